@@ -1,0 +1,7 @@
+//! TODO(skeleton): Kubernetes API client.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("TODO")]
+    Todo,
+}

@@ -1,0 +1,7 @@
+//! `kubeboot boot`: the first-boot job.
+
+use crate::{Error, Result, cli::BootArgs, fs::Root};
+
+pub fn run_command(_root: &Root, _args: BootArgs) -> Result<()> {
+    Err(Error::Usage("kubeboot boot is not implemented yet".into()))
+}

@@ -1,0 +1,98 @@
+//! The top-level error: one variant per module boundary, each carrying that module's own
+//! error, and the documented exit code a script or systemd unit can branch on.
+
+use crate::{
+    api, config, discovery, fs, kubeconfig, kubelet, manifests, pki, preflight, state,
+    tlsbootstrap, userdata,
+};
+
+/// Exit codes (documented in the README; scripts rely on them, keep them stable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    Ok = 0,
+    /// A failure that fits no class below (a bug, or an unexpected host state).
+    Failure = 1,
+    /// Bad command line.
+    Usage = 2,
+    /// The configuration or user-data is invalid: fix it; retrying will not help.
+    Config = 3,
+    /// Preflight checks failed: fix the host or `--ignore-preflight-errors`.
+    Preflight = 4,
+    /// A file could not be read or written on the node.
+    Filesystem = 5,
+    /// The cluster could not be verified (signature, CA pin, certificate mismatch): possible
+    /// attack or wrong token/hash. Never retried automatically.
+    Trust = 6,
+    /// The API server was unreachable, refused us, or did not answer in time: retrying may help.
+    Cluster = 7,
+    /// TLS bootstrap failed: the CSR was denied, never approved, or the certificate was wrong.
+    TlsBootstrap = 8,
+    /// No user-data was found in any source.
+    NoUserData = 9,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Fs(#[from] fs::FsError),
+    #[error(transparent)]
+    Preflight(#[from] preflight::Error),
+    #[error(transparent)]
+    Pki(#[from] pki::Error),
+    #[error(transparent)]
+    Kubeconfig(#[from] kubeconfig::Error),
+    #[error(transparent)]
+    Manifests(#[from] manifests::Error),
+    #[error(transparent)]
+    Kubelet(#[from] kubelet::Error),
+    #[error(transparent)]
+    Api(#[from] api::Error),
+    #[error(transparent)]
+    Discovery(#[from] discovery::Error),
+    #[error(transparent)]
+    TlsBootstrap(#[from] tlsbootstrap::Error),
+    #[error(transparent)]
+    UserData(#[from] userdata::Error),
+    #[error(transparent)]
+    State(#[from] state::Error),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) => ExitCode::Usage,
+            Error::Config(_) => ExitCode::Config,
+            Error::Fs(_) | Error::State(_) => ExitCode::Filesystem,
+            Error::Preflight(_) => ExitCode::Preflight,
+            Error::Pki(e) => e.exit_code(),
+            Error::Kubeconfig(_) | Error::Manifests(_) | Error::Kubelet(_) => ExitCode::Filesystem,
+            Error::Api(_) => ExitCode::Cluster,
+            Error::Discovery(e) => e.exit_code(),
+            Error::TlsBootstrap(e) => e.exit_code(),
+            Error::UserData(e) => e.exit_code(),
+        }
+    }
+
+    /// A short class name for `result.json` and the console summary.
+    pub fn class(&self) -> &'static str {
+        match self.exit_code() {
+            ExitCode::Ok => "ok",
+            ExitCode::Failure => "failure",
+            ExitCode::Usage => "usage",
+            ExitCode::Config => "config",
+            ExitCode::Preflight => "preflight",
+            ExitCode::Filesystem => "filesystem",
+            ExitCode::Trust => "trust",
+            ExitCode::Cluster => "cluster",
+            ExitCode::TlsBootstrap => "tls-bootstrap",
+            ExitCode::NoUserData => "no-user-data",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,7 @@
+//! TODO(skeleton): preflight checks.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Fs(#[from] crate::fs::FsError),
+}

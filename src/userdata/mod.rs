@@ -1,0 +1,15 @@
+//! TODO(skeleton): userdata.
+
+use crate::ExitCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("TODO")]
+    Todo,
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::Failure
+    }
+}
