@@ -42,3 +42,24 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// One YAML document before decoding: where it came from and its raw value. User-data parts
+/// are split into these, merged per kind, then decoded into the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawDocument {
+    /// File path, URL or user-data part (`ec2:user-data part 2`).
+    pub origin: String,
+    /// 1-based position in its source.
+    pub index: usize,
+    pub value: serde_yaml::Value,
+}
+
+impl RawDocument {
+    pub fn kind(&self) -> Option<&str> {
+        self.value.get("kind").and_then(serde_yaml::Value::as_str)
+    }
+
+    pub fn api_version(&self) -> Option<&str> {
+        self.value.get("apiVersion").and_then(serde_yaml::Value::as_str)
+    }
+}
