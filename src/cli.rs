@@ -40,9 +40,9 @@ pub enum Command {
     /// Find this machine's user-data, decide init or join, run it once and report (first boot)
     Boot(BootArgs),
     /// Initialise a Kubernetes control-plane node, as `kubeadm init`
-    Init(InitCommand),
+    Init(Box<InitCommand>),
     /// Join this node to a cluster, as `kubeadm join`
-    Join(JoinArgs),
+    Join(Box<JoinArgs>),
     /// Print the version of kubeboot
     Version,
 }

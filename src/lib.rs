@@ -36,8 +36,8 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("kubeboot version {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Command::Init(cmd) => init::run_command(&root, cmd),
-        Command::Join(args) => join::run_command(&root, args),
+        Command::Init(cmd) => init::run_command(&root, *cmd),
+        Command::Join(args) => join::run_command(&root, *args),
         Command::Boot(args) => boot::run_command(&root, args),
     }
 }
