@@ -260,11 +260,10 @@ mod tests {
             "--root=/r",
         ])
         .unwrap();
-        let Command::Init(InitCommand {
-            phase: Some(InitSub::Phase(p)),
-            ..
-        }) = cli.command
-        else {
+        let Command::Init(init) = cli.command else {
+            panic!("not init")
+        };
+        let Some(InitSub::Phase(p)) = init.phase else {
             panic!("not a phase")
         };
         assert_eq!(
