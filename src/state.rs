@@ -1,7 +1,407 @@
-//! TODO(skeleton): phase journal and result.json under /var/lib/kubeboot.
+//! What a boot leaves behind under `/var/lib/kubeboot/`: `result.json` (status, mode, node,
+//! datasource, phases with durations, error class/message/hint; never a secret), a phase
+//! journal so a re-run after a failure or crash knows where the last attempt stopped, and the
+//! `done` marker, written only after success, that makes every later boot a no-op.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::fs::{FsError, Root, mode};
+
+pub const STATE_DIR: &str = "/var/lib/kubeboot";
+pub const RESULT_FILE: &str = "/var/lib/kubeboot/result.json";
+pub const JOURNAL_FILE: &str = "/var/lib/kubeboot/journal.json";
+pub const DONE_MARKER: &str = "/var/lib/kubeboot/done";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Fs(#[from] crate::fs::FsError),
+    Fs(#[from] FsError),
+    #[error("{path} is not valid JSON ({reason}); delete it to start the boot afresh")]
+    Corrupt { path: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Running,
+    Done,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseRecord {
+    pub name: String,
+    pub duration_ms: u64,
+    pub finished_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorReport {
+    /// The exit-code class (`config`, `trust`, `cluster`, ...).
+    pub class: String,
+    pub exit_code: u8,
+    pub message: String,
+    /// What to check.
+    pub hint: String,
+    /// The phase that failed, when one did.
+    pub phase: Option<String>,
+}
+
+/// `result.json`. Field names are a contract with monitoring: add, never rename.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BootResult {
+    pub status: Status,
+    pub mode: Option<String>,
+    pub mode_reason: Option<String>,
+    pub node_name: Option<String>,
+    pub datasource: Option<String>,
+    pub phases: Vec<PhaseRecord>,
+    pub error: Option<ErrorReport>,
+    pub kubeboot_version: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// How many times boot has run until this result (1 = first attempt).
+    pub attempt: u32,
+}
+
+/// The phases completed by earlier attempts, so a re-run can report where it resumes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    pub completed: Vec<PhaseRecord>,
+    pub attempts: u32,
+}
+
+impl Journal {
+    pub fn is_completed(&self, phase: &str) -> bool {
+        self.completed.iter().any(|p| p.name == phase)
+    }
+}
+
+fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(
+    root: &Root,
+    path: &'static str,
+) -> Result<Option<T>, Error> {
+    match root.read_optional(path)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Corrupt {
+                path,
+                reason: e.to_string(),
+            }),
+    }
+}
+
+fn write_json<T: Serialize>(root: &Root, path: &'static str, value: &T) -> Result<(), Error> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Corrupt {
+        path,
+        reason: e.to_string(),
+    })?;
+    bytes.push(b'\n');
+    root.create_dir_all(STATE_DIR, mode::PRIVATE_DIR)?;
+    root.write_atomic(path, &bytes, mode::PUBLIC)?;
+    Ok(())
+}
+
+pub fn is_done(root: &Root) -> bool {
+    root.exists(DONE_MARKER)
+}
+
+pub fn read_result(root: &Root) -> Result<Option<BootResult>, Error> {
+    read_json(root, RESULT_FILE)
+}
+
+/// Records one boot attempt: every change is written through at once, so a crash leaves the
+/// last known state on disk for the console, monitoring and the next attempt.
+pub struct Recorder<'a> {
+    root: &'a Root,
+    result: BootResult,
+    journal: Journal,
+}
+
+impl<'a> Recorder<'a> {
+    /// Starts an attempt, carrying over the journal of earlier ones.
+    pub fn start(root: &'a Root) -> Result<Self, Error> {
+        let mut journal: Journal = read_json(root, JOURNAL_FILE)?.unwrap_or_default();
+        journal.attempts += 1;
+        let result = BootResult {
+            status: Status::Running,
+            mode: None,
+            mode_reason: None,
+            node_name: None,
+            datasource: None,
+            phases: Vec::new(),
+            error: None,
+            kubeboot_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: now_rfc3339(),
+            finished_at: None,
+            attempt: journal.attempts,
+        };
+        let rec = Recorder {
+            root,
+            result,
+            journal,
+        };
+        rec.flush()?;
+        Ok(rec)
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn result(&self) -> &BootResult {
+        &self.result
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        write_json(self.root, JOURNAL_FILE, &self.journal)?;
+        write_json(self.root, RESULT_FILE, &self.result)
+    }
+
+    pub fn set_datasource(&mut self, name: &str) -> Result<(), Error> {
+        self.result.datasource = Some(name.to_string());
+        self.flush()
+    }
+
+    pub fn set_plan(&mut self, mode: &str, reason: &str, node_name: &str) -> Result<(), Error> {
+        self.result.mode = Some(mode.to_string());
+        self.result.mode_reason = Some(reason.to_string());
+        self.result.node_name = Some(node_name.to_string());
+        self.flush()
+    }
+
+    /// Runs one phase, timing it and recording its completion in the journal.
+    pub fn phase<T, E>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, PhaseFailed<E>> {
+        let started = Instant::now();
+        let value = f().map_err(|e| PhaseFailed {
+            phase: name.to_string(),
+            error: e,
+        })?;
+        let record = PhaseRecord {
+            name: name.to_string(),
+            duration_ms: duration_ms(started.elapsed()),
+            finished_at: now_rfc3339(),
+        };
+        self.journal.completed.retain(|p| p.name != name);
+        self.journal.completed.push(record.clone());
+        self.result.phases.push(record);
+        // A journal that cannot be written must not fail a phase that succeeded; the next
+        // flush (success or failure) reports the file system error.
+        if let Err(e) = self.flush() {
+            log::warn!("[boot] cannot record phase {name}: {e}");
+        }
+        Ok(value)
+    }
+
+    /// Ends the attempt with success and writes the `done` marker last.
+    pub fn succeed(mut self) -> Result<BootResult, Error> {
+        self.result.status = Status::Done;
+        self.result.finished_at = Some(now_rfc3339());
+        self.flush()?;
+        self.root.write_atomic(
+            DONE_MARKER,
+            self.result.finished_at.as_deref().unwrap_or("").as_bytes(),
+            mode::PUBLIC,
+        )?;
+        Ok(self.result)
+    }
+
+    /// Ends the attempt with an error; the journal stays so the next run resumes.
+    pub fn fail(mut self, report: ErrorReport) -> Result<BootResult, Error> {
+        self.result.status = Status::Error;
+        self.result.finished_at = Some(now_rfc3339());
+        self.result.error = Some(report);
+        self.flush()?;
+        Ok(self.result)
+    }
+}
+
+/// A phase's error with the phase's name attached.
+#[derive(Debug)]
+pub struct PhaseFailed<E> {
+    pub phase: String,
+    pub error: E,
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The one-screen summary printed on the serial console at the end of a boot.
+pub fn summary(result: &BootResult, root: &Path) -> String {
+    let mut out = String::new();
+    let line = "=".repeat(72);
+    out.push_str(&line);
+    out.push('\n');
+    match (&result.status, &result.error) {
+        (Status::Done, _) => out.push_str("kubeboot: SUCCESS\n"),
+        (_, Some(e)) => out.push_str(&format!(
+            "kubeboot: FAILED ({}, exit code {})\n",
+            e.class, e.exit_code
+        )),
+        _ => out.push_str("kubeboot: INCOMPLETE\n"),
+    }
+    let field =
+        |name: &str, v: &Option<String>| format!("  {name:<11} {}\n", v.as_deref().unwrap_or("-"));
+    out.push_str(&field("node", &result.node_name));
+    out.push_str(&field("mode", &result.mode));
+    if let Some(reason) = &result.mode_reason {
+        out.push_str(&format!("  {:<11} {reason}\n", "because"));
+    }
+    out.push_str(&field("user-data", &result.datasource));
+    out.push_str(&format!("  {:<11} {}\n", "attempt", result.attempt));
+    let phases: Vec<String> = result
+        .phases
+        .iter()
+        .map(|p| format!("{} ({} ms)", p.name, p.duration_ms))
+        .collect();
+    out.push_str(&format!(
+        "  {:<11} {}\n",
+        "phases",
+        if phases.is_empty() {
+            "-".into()
+        } else {
+            phases.join(", ")
+        }
+    ));
+    if let Some(e) = &result.error {
+        if let Some(phase) = &e.phase {
+            out.push_str(&format!("  {:<11} {phase}\n", "failed in"));
+        }
+        out.push_str(&format!("  {:<11} {}\n", "error", e.message));
+        out.push_str(&format!("  {:<11} {}\n", "check", e.hint));
+    }
+    out.push_str(&format!(
+        "  {:<11} {}\n",
+        "details",
+        root.join(RESULT_FILE.trim_start_matches('/')).display()
+    ));
+    out.push_str(&line);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> ErrorReport {
+        ErrorReport {
+            class: "cluster".into(),
+            exit_code: 7,
+            message: "GET https://10.0.0.1:6443/... timed out".into(),
+            hint: "is the control plane up?".into(),
+            phase: Some("discovery".into()),
+        }
+    }
+
+    #[test]
+    fn success_writes_result_and_done_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let mut rec = Recorder::start(&root).unwrap();
+        assert_eq!(read_result(&root).unwrap().unwrap().status, Status::Running);
+        rec.set_datasource("local").unwrap();
+        rec.set_plan("join", "only a JoinConfiguration was given", "worker-0")
+            .unwrap();
+        rec.phase("discovery", || Ok::<_, ()>(())).unwrap();
+        assert!(!is_done(&root));
+        let result = rec.succeed().unwrap();
+        assert!(is_done(&root));
+        let on_disk = read_result(&root).unwrap().unwrap();
+        assert_eq!(on_disk, result);
+        assert_eq!(on_disk.status, Status::Done);
+        assert_eq!(on_disk.phases[0].name, "discovery");
+    }
+
+    #[test]
+    fn failure_keeps_the_journal_and_the_next_attempt_resumes_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let mut rec = Recorder::start(&root).unwrap();
+        rec.phase("certs", || Ok::<_, ()>(())).unwrap();
+        let failed = rec.phase("discovery", || Err::<(), _>("boom")).unwrap_err();
+        assert_eq!(failed.phase, "discovery");
+        rec.fail(report()).unwrap();
+        assert!(!is_done(&root));
+        let on_disk = read_result(&root).unwrap().unwrap();
+        assert_eq!(on_disk.status, Status::Error);
+        assert_eq!(on_disk.error.unwrap().class, "cluster");
+
+        let again = Recorder::start(&root).unwrap();
+        assert_eq!(again.result().attempt, 2);
+        assert!(again.journal().is_completed("certs"));
+        assert!(!again.journal().is_completed("discovery"));
+    }
+
+    #[test]
+    fn result_json_field_names_are_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let rec = Recorder::start(&root).unwrap();
+        rec.fail(report()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&root.read(RESULT_FILE).unwrap()).unwrap();
+        for key in [
+            "status",
+            "mode",
+            "modeReason",
+            "nodeName",
+            "datasource",
+            "phases",
+            "error",
+            "kubebootVersion",
+            "startedAt",
+            "finishedAt",
+            "attempt",
+        ] {
+            assert!(v.get(key).is_some(), "result.json lacks {key}: {v}");
+        }
+        for key in ["class", "exitCode", "message", "hint", "phase"] {
+            assert!(v["error"].get(key).is_some(), "error lacks {key}");
+        }
+        assert_eq!(v["status"], "error");
+    }
+
+    #[test]
+    fn corrupt_journal_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        root.write_atomic(JOURNAL_FILE, b"{not json", mode::PUBLIC)
+            .unwrap();
+        let e = Recorder::start(&root).err().unwrap().to_string();
+        assert!(e.contains("journal.json") && e.contains("delete it"), "{e}");
+    }
+
+    #[test]
+    fn summary_names_the_failure_and_what_to_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let rec = Recorder::start(&root).unwrap();
+        let result = rec.fail(report()).unwrap();
+        let text = summary(&result, dir.path());
+        assert!(text.contains("FAILED (cluster, exit code 7)"), "{text}");
+        assert!(
+            text.contains("failed in   discovery") && text.contains("is the control plane up?"),
+            "{text}"
+        );
+    }
 }
