@@ -130,11 +130,14 @@ impl Host for RealHost {
     }
 
     fn port_free(&self, port: u16) -> bool {
-        // Go listens on [::] (dual-stack) and falls back to 0.0.0.0 without IPv6.
+        // Go's net.Listen("tcp", ":port") takes the port on every IPv4 and IPv6 address. Try
+        // each family in turn (an IPv6 socket may be v6-only); without IPv6, IPv4 decides.
+        if TcpListener::bind(("0.0.0.0", port)).is_err() {
+            return false;
+        }
         match TcpListener::bind(("::", port)) {
             Ok(_) => true,
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => false,
-            Err(_) => TcpListener::bind(("0.0.0.0", port)).is_ok(),
+            Err(e) => e.kind() != io::ErrorKind::AddrInUse,
         }
     }
 

@@ -17,7 +17,10 @@
 //!
 //! Not done (kubeadm runs them): `Firewalld` (needs the unit's active state), `ImagePull`
 //! (kubeboot pulls no images), `ExternalEtcdVersion` (needs an etcd client),
-//! `ContainerRuntimeVersion` (needs the CRI gRPC API).
+//! `ContainerRuntimeVersion` (needs the CRI gRPC API). kubeadm itself no longer runs the
+//! `bridge-nf-call-iptables` checks (removed in 1.30) nor the join-time
+//! `DirAvailable--etc-kubernetes-manifests` check (removed in 1.23); their names stay valid in
+//! ignore lists.
 
 mod checks;
 mod host;
