@@ -7,10 +7,10 @@ use crate::manifests::images;
 
 /// Whether kubeadm's `NodeLocalCRISocket` feature is on: the CRI socket moves from the flags
 /// file to `/var/lib/kubelet/instance-config.yaml`. The gate appeared (alpha, off) in kubeadm
-/// 1.33 and is beta, on by default, from 1.34.
+/// 1.32 and is beta, on by default, from 1.34.
 pub fn node_local_cri_socket(cluster: &ClusterConfiguration) -> bool {
     let version = &cluster.kubernetes_version;
-    if !version.at_least(33) {
+    if !version.at_least(32) {
         return false;
     }
     cluster
@@ -136,11 +136,27 @@ mod tests {
         cfg.cluster
             .feature_gates
             .insert("NodeLocalCRISocket".into(), false);
+        assert!(!node_local_cri_socket(&cfg.cluster));
         let env = flags_env(&cfg.node_registration, &cfg.cluster, false, "cp-1");
         assert_eq!(
             env,
             "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock\"\n"
         );
+    }
+
+    #[test]
+    fn the_alpha_gate_can_be_turned_on_from_1_32_only() {
+        let mut cfg = init_config();
+        cfg.cluster
+            .feature_gates
+            .insert("NodeLocalCRISocket".into(), true);
+        cfg.cluster.kubernetes_version = "v1.32.0".parse().unwrap();
+        assert!(node_local_cri_socket(&cfg.cluster));
+        cfg.cluster.kubernetes_version = "v1.31.9".parse().unwrap();
+        assert!(!node_local_cri_socket(&cfg.cluster));
+        cfg.cluster.feature_gates.clear();
+        cfg.cluster.kubernetes_version = "v1.33.0".parse().unwrap();
+        assert!(!node_local_cri_socket(&cfg.cluster));
     }
 
     #[test]
