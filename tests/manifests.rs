@@ -319,8 +319,8 @@ fn phase_writers_write_what_the_builders_build() {
 }
 
 #[test]
-fn manifests_are_valid_pods_for_kubectl() {
-    // The manifests must decode as v1 Pods; k8s-openapi's strict types are the check here.
+fn manifests_decode_as_v1_pods() {
+    // The kubelet decodes these files as v1 Pods; the k8s-openapi types must read them back.
     let cfg = ecdsa_v1_34();
     for (file, text) in manifests_for("v1.34-ecdsa", &cfg) {
         let pod: k8s_openapi::api::core::v1::Pod =

@@ -25,8 +25,12 @@ fn s(v: &str) -> Value {
     Value::String(v.to_string())
 }
 
+fn mapping<const N: usize>(entries: [(&str, Value); N]) -> Mapping {
+    entries.into_iter().map(|(k, v)| (s(k), v)).collect()
+}
+
 fn map<const N: usize>(entries: [(&str, Value); N]) -> Value {
-    Value::Mapping(entries.into_iter().map(|(k, v)| (s(k), v)).collect())
+    Value::Mapping(mapping(entries))
 }
 
 /// The cluster DNS address: the tenth address of the primary service CIDR (kubeadm's
@@ -41,7 +45,7 @@ pub fn cluster_dns(cfg: &ClusterConfiguration) -> String {
 
 fn kubeadm_defaults(cfg: &ClusterConfiguration) -> Mapping {
     let client_ca = cfg.certificates_dir.join("ca.crt");
-    let defaults = map([
+    mapping([
         ("apiVersion", s(API_VERSION)),
         ("kind", s(KIND)),
         (
@@ -63,11 +67,7 @@ fn kubeadm_defaults(cfg: &ClusterConfiguration) -> Mapping {
         ("healthzPort", Value::Number(HEALTHZ_PORT.into())),
         ("rotateCertificates", Value::Bool(true)),
         ("staticPodPath", s(STATIC_POD_PATH)),
-    ]);
-    match defaults {
-        Value::Mapping(m) => m,
-        _ => Mapping::new(),
-    }
+    ])
 }
 
 /// The cluster-wide KubeletConfiguration (the `kubelet-config` ConfigMap): kubeadm's defaults
