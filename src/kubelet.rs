@@ -1,7 +1,0 @@
-//! TODO(skeleton): kubelet phase.
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Fs(#[from] crate::fs::FsError),
-}
