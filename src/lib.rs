@@ -20,6 +20,7 @@ pub mod logging;
 pub mod manifests;
 pub mod pki;
 pub mod preflight;
+pub mod service;
 pub mod state;
 pub mod tlsbootstrap;
 pub mod userdata;
