@@ -15,6 +15,8 @@ use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::ExitCode;
+
 pub use retry::{Backoff, Clock, RetryPolicy, SystemClock, system_clock};
 pub use tls::{Auth, ClientIdentity, TlsSetupError, Trust, parse_certificates};
 
@@ -166,6 +168,16 @@ impl Error {
     /// The server's certificate was refused: the one failure that must never be retried blindly.
     pub fn is_trust(&self) -> bool {
         matches!(self.last(), Error::Trust { .. })
+    }
+
+    /// Trust for an unverifiable server, Config for a client that cannot be set up, Cluster for
+    /// everything the API server did or failed to do.
+    pub fn exit_code(&self) -> ExitCode {
+        match self.last() {
+            Error::Trust { .. } => ExitCode::Trust,
+            Error::Setup { .. } => ExitCode::Config,
+            _ => ExitCode::Cluster,
+        }
     }
 }
 
@@ -391,6 +403,13 @@ impl Client {
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Vec<u8>, Error> {
         let url = format!("{}{}", self.server, path);
+        if !path.starts_with('/') {
+            return Err(Error::Request {
+                method: method.as_str(),
+                url,
+                detail: "the request path must start with /".into(),
+            });
+        }
         let clock = &self.retry.clock;
         let deadline = clock.now() + self.retry.timeout;
         let mut attempts = 0u32;

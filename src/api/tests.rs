@@ -153,6 +153,15 @@ fn patches_carry_their_content_type() {
         serde_json::from_slice::<serde_json::Value>(&requests[0].body).unwrap(),
         patch
     );
+
+    client.delete::<Node>(None, "n1").unwrap();
+    let deleted = &server.requests()[2];
+    assert_eq!(
+        (deleted.method.as_str(), deleted.path.as_str()),
+        ("DELETE", "/api/v1/nodes/n1")
+    );
+    assert!(client.request(Method::Get, "api", None).is_err());
+    assert_eq!(server.requests().len(), 3);
 }
 
 #[test]
@@ -275,6 +284,7 @@ fn connection_refused_is_retried_then_reported() {
     let err = client.request(Method::Get, "/version", None).unwrap_err();
     assert!(matches!(err, Error::GaveUp { attempts: 5, .. }), "{err}");
     assert!(matches!(err.last(), Error::Connect { .. }), "{err}");
+    assert_eq!(err.exit_code(), ExitCode::Cluster);
     assert!(err.to_string().contains("reachable"), "{err}");
 }
 
@@ -338,6 +348,7 @@ fn a_server_signed_by_another_ca_is_a_trust_error() {
         .unwrap_err();
     assert!(err.is_trust(), "{err}");
     assert!(matches!(err, Error::Trust { .. }), "retried: {err}");
+    assert_eq!(err.exit_code(), ExitCode::Trust);
     assert!(server.requests().is_empty());
 }
 

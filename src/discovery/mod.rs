@@ -91,7 +91,11 @@ pub struct DiscoveryOptions {
 impl Default for DiscoveryOptions {
     fn default() -> Self {
         DiscoveryOptions {
-            retry: RetryPolicy::standard(),
+            // Few retries per request: the polling loop retries for the whole deadline anyway.
+            retry: RetryPolicy {
+                max_attempts: 3,
+                ..RetryPolicy::standard()
+            },
             // kubeadm polls every 5 s; full jitter up to 10 s keeps that mean rate.
             poll: Backoff {
                 initial: Duration::from_secs(1),
