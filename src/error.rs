@@ -71,7 +71,7 @@ impl Error {
             Error::Preflight(_) => ExitCode::Preflight,
             Error::Pki(e) => e.exit_code(),
             Error::Kubeconfig(_) | Error::Manifests(_) | Error::Kubelet(_) => ExitCode::Filesystem,
-            Error::Api(_) => ExitCode::Cluster,
+            Error::Api(e) => e.exit_code(),
             Error::Discovery(e) => e.exit_code(),
             Error::TlsBootstrap(e) => e.exit_code(),
             Error::UserData(e) => e.exit_code(),

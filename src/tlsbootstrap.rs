@@ -49,7 +49,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Api(_) => ExitCode::Cluster,
+            Error::Api(e) => e.exit_code(),
             Error::Fs(_) => ExitCode::Filesystem,
             Error::BadCertificate { .. } => ExitCode::Trust,
             _ => ExitCode::TlsBootstrap,
