@@ -116,9 +116,7 @@ pub fn seal(key: &[u8; KEY_LEN], plaintext: &[u8]) -> Result<Vec<u8>> {
             Aad::empty(),
             &mut in_out,
         )
-        .map_err(|_| Error::Random {
-            what: "encrypting (the plaintext is too long for AES-GCM)",
-        })?;
+        .map_err(|_| Error::Encrypt("a file for the kubeadm-certs Secret"))?;
     let mut out = Vec::with_capacity(NONCE_LEN + in_out.len());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&in_out);

@@ -78,6 +78,8 @@ pub enum Error {
          Secret was altered"
     )]
     OpenFailed,
+    #[error("cannot encrypt {0}: it is too large for AES-256-GCM")]
+    Encrypt(&'static str),
     #[error("the system random number generator failed while {what}")]
     Random { what: &'static str },
     #[error("bootstrap token {id}: expiration {value:?} is not an RFC 3339 time (field expires)")]
