@@ -146,7 +146,7 @@ fn expiration(token: &BootstrapToken, id: &str, now: OffsetDateTime) -> Result<O
 
 /// The `kube-system/bootstrap-token-<id>` Secret for one token, with kubeadm's data keys
 /// (`encodeTokenSecretData`): token-id, token-secret, description, expiration,
-/// usage-bootstrap-<usage> = "true", auth-extra-groups (comma-joined).
+/// `usage-bootstrap-<usage>` = "true", auth-extra-groups (comma-joined).
 pub fn bootstrap_token_secret(
     value: &BootstrapTokenString,
     token: &BootstrapToken,
