@@ -2,7 +2,7 @@
 //! error, and the documented exit code a script or systemd unit can branch on.
 
 use crate::{
-    api, config, discovery, fs, kubeconfig, kubelet, manifests, pki, preflight, state,
+    api, cluster, config, discovery, fs, kubeconfig, kubelet, manifests, pki, preflight, state,
     tlsbootstrap, userdata,
 };
 
@@ -60,6 +60,8 @@ pub enum Error {
     UserData(#[from] userdata::Error),
     #[error(transparent)]
     State(#[from] state::Error),
+    #[error(transparent)]
+    Cluster(#[from] cluster::Error),
 }
 
 impl Error {
@@ -75,6 +77,8 @@ impl Error {
             Error::Discovery(e) => e.exit_code(),
             Error::TlsBootstrap(e) => e.exit_code(),
             Error::UserData(e) => e.exit_code(),
+            Error::Cluster(cluster::Error::Fs(_)) => ExitCode::Filesystem,
+            Error::Cluster(_) => ExitCode::Config,
         }
     }
 
