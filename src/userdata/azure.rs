@@ -79,7 +79,7 @@ impl Azure {
     fn custom_data(&self, cx: &Context<'_>) -> Result<Option<CustomData>, Error> {
         let seed = cx.env.azure_seed_dir.join(OVF_ENV);
         if let Some(xml) = read_limited(self.name(), cx.root, &seed)? {
-            return ovf_custom_data(&xml, &format!("azure {}", describe(cx.root, &seed)));
+            return ovf_custom_data(&xml, &describe(cx.root, &seed));
         }
         for device in &cx.env.azure_devices {
             if !cx.root.exists(device) {
@@ -98,8 +98,7 @@ impl Azure {
             };
             let media = Root::new(mounted.dir());
             if let Some(xml) = read_limited(self.name(), &media, Path::new("/").join(OVF_ENV))? {
-                let origin = format!("azure {}:/{OVF_ENV}", device.display());
-                return ovf_custom_data(&xml, &origin);
+                return ovf_custom_data(&xml, &format!("{}:/{OVF_ENV}", device.display()));
             }
         }
         Ok(None)
@@ -117,17 +116,18 @@ fn imds_meta(cx: &Context<'_>, base: &str) -> MetaData {
     }
 }
 
-/// Decoded `CustomData` and `HostName` of an `ovf-env.xml`; `None` when it has no custom data.
-fn ovf_custom_data(xml: &[u8], origin: &str) -> Result<Option<CustomData>, Error> {
+/// Decoded `CustomData`, its origin, and the `HostName` of the `ovf-env.xml` at `place`;
+/// `None` when it has no custom data.
+fn ovf_custom_data(xml: &[u8], place: &str) -> Result<Option<CustomData>, Error> {
+    let file = format!("azure {place}");
     let xml = std::str::from_utf8(xml)
-        .map_err(|_| Error::invalid(origin, "ovf-env.xml is not UTF-8 text"))?;
-    let hostname =
-        element_text(xml, "HostName").and_then(|h| MetaData::checked_hostname(h, origin));
+        .map_err(|_| Error::invalid(&file, "ovf-env.xml is not UTF-8 text"))?;
+    let hostname = element_text(xml, "HostName").and_then(|h| MetaData::checked_hostname(h, &file));
     let Some(encoded) = element_text(xml, "CustomData").filter(|t| !t.trim().is_empty()) else {
-        log::info!("[user-data] {origin} has no CustomData");
+        log::info!("[user-data] {file} has no CustomData");
         return Ok(None);
     };
-    let origin = format!("{origin} CustomData");
+    let origin = format!("azure CustomData of {place}");
     let bytes = decode_base64(encoded.as_bytes()).map_err(|r| Error::invalid(&origin, r))?;
     Ok(Some((bytes, origin, hostname)))
 }
@@ -199,13 +199,12 @@ mod tests {
 
     #[test]
     fn ovf_custom_data_is_decoded() {
-        let (bytes, origin, hostname) =
-            ovf_custom_data(OVF.as_bytes(), "azure t").unwrap().unwrap();
+        let (bytes, origin, hostname) = ovf_custom_data(OVF.as_bytes(), "t").unwrap().unwrap();
         assert_eq!(bytes, b"kind: x");
-        assert_eq!(origin, "azure t CustomData");
+        assert_eq!(origin, "azure CustomData of t");
         assert_eq!(hostname.as_deref(), Some("azvm-1"));
-        let e = ovf_custom_data(b"<CustomData>!!!</CustomData>", "azure t").unwrap_err();
-        assert!(e.to_string().contains("azure t CustomData"), "{e}");
+        let e = ovf_custom_data(b"<CustomData>!!!</CustomData>", "t").unwrap_err();
+        assert!(e.to_string().contains("azure CustomData of t"), "{e}");
         assert!(ovf_custom_data(b"<CustomData/>", "t").unwrap().is_none());
     }
 }

@@ -24,14 +24,21 @@ struct Seed<'a> {
     datasource: &'static str,
     root: &'a Root,
     dir: PathBuf,
-    /// How messages name the place: `/var/lib/cloud/seed/nocloud` or the device path.
-    place: String,
+    /// The device, for media: files are then named `/dev/disk/by-label/cidata:/user-data`.
+    device: Option<PathBuf>,
 }
 
 impl Seed<'_> {
     fn read(&self, name: &str) -> Result<Option<(Vec<u8>, String)>, Error> {
-        let bytes = read_limited(self.datasource, self.root, self.dir.join(name))?;
-        Ok(bytes.map(|b| (b, format!("{} {}/{name}", self.datasource, self.place))))
+        let path = self.dir.join(name);
+        let Some(bytes) = read_limited(self.datasource, self.root, &path)? else {
+            return Ok(None);
+        };
+        let place = match &self.device {
+            Some(device) => format!("{}:{}", device.display(), path.display()),
+            None => describe(self.root, &path),
+        };
+        Ok(Some((bytes, format!("{} {place}", self.datasource))))
     }
 
     fn in_node_dir<'r>(datasource: &'static str, root: &'r Root, dir: &str) -> Seed<'r> {
@@ -39,7 +46,7 @@ impl Seed<'_> {
             datasource,
             root,
             dir: PathBuf::from(dir),
-            place: describe(root, Path::new(dir)),
+            device: None,
         }
     }
 
@@ -48,7 +55,7 @@ impl Seed<'_> {
             datasource,
             root: media,
             dir: PathBuf::from("/"),
-            place: device.display().to_string(),
+            device: Some(device.to_path_buf()),
         }
     }
 }
