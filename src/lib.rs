@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod etcd;
 pub mod fs;
 pub mod init;
 pub mod join;
