@@ -4,9 +4,26 @@
 //! `BootConfiguration`. Documents are decoded strictly into the internal model (`model`),
 //! defaulted as kubeadm does, then overridden by command-line flags as kubeadm allows.
 
+mod convert;
+pub mod de;
+pub mod defaults;
+mod documents;
+pub mod duration;
+mod encode;
+mod flags;
+mod host;
 pub mod model;
 pub mod net;
+mod v1beta3;
+mod v1beta4;
+pub mod validation;
 pub mod version;
+
+pub use convert::parse_bootstrap_token;
+pub use documents::{DocumentSource, Documents, decode, split_documents, unknown_kubelet_fields};
+pub use encode::{cluster_configuration_from_yaml, cluster_configuration_yaml};
+pub use flags::{init_from_documents, join_from_documents, load_init, load_join};
+pub use host::HostFacts;
 
 use std::fmt;
 
@@ -60,6 +77,8 @@ impl RawDocument {
     }
 
     pub fn api_version(&self) -> Option<&str> {
-        self.value.get("apiVersion").and_then(serde_yaml::Value::as_str)
+        self.value
+            .get("apiVersion")
+            .and_then(serde_yaml::Value::as_str)
     }
 }

@@ -253,6 +253,10 @@ pub struct InitConfiguration {
     pub skip_phases: Vec<String>,
     pub timeouts: Timeouts,
     pub kubelet: KubeletConfigDoc,
+    /// The user's KubeProxyConfiguration document; empty when none was given.
+    pub kube_proxy: KubeProxyConfigDoc,
+    /// `--dry-run` or v1beta4 `dryRun`: write files under the root, change nothing else.
+    pub dry_run: bool,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -301,4 +305,50 @@ pub struct JoinConfiguration {
     pub control_plane: Option<JoinControlPlane>,
     pub skip_phases: Vec<String>,
     pub timeouts: Timeouts,
+    /// `--dry-run` or v1beta4 `dryRun`.
+    pub dry_run: bool,
+}
+
+/// The user's KubeProxyConfiguration document (`kubeproxy.config.k8s.io/v1alpha1`), kept as a
+/// YAML mapping for the kube-proxy addon; kube-proxy validates its own fields.
+pub type KubeProxyConfigDoc = serde_yaml::Mapping;
+
+/// What `kubeboot boot` should do on this machine (`BootConfiguration.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BootMode {
+    Init,
+    Join,
+    /// The designated `initializer` runs init, every other node joins (default).
+    #[default]
+    Auto,
+}
+
+/// Upper bounds on the slow steps of `kubeboot boot`; `None` = the kubeadm timeout applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BootDeadlines {
+    pub discovery: Option<Duration>,
+    pub tls_bootstrap: Option<Duration>,
+    pub total: Option<Duration>,
+}
+
+/// kubeboot's own document (`kubeboot.io/v1alpha1`, kind `BootConfiguration`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootConfiguration {
+    pub mode: BootMode,
+    /// Node name or IP address of the node that initialises the cluster in `auto` mode.
+    pub initializer: Option<String>,
+    pub deadlines: BootDeadlines,
+    /// Start (or restart) the kubelet service at the end (default true).
+    pub start_kubelet: bool,
+}
+
+impl Default for BootConfiguration {
+    fn default() -> Self {
+        BootConfiguration {
+            mode: BootMode::Auto,
+            initializer: None,
+            deadlines: BootDeadlines::default(),
+            start_kubelet: true,
+        }
+    }
 }
