@@ -351,7 +351,8 @@ fn api_endpoint(e: v1beta4::ApiEndpoint, path: &str) -> Result<ApiEndpoint> {
 }
 
 /// kubeadm's `SetDefaults_BootstrapTokens`: an empty list becomes one default token. A TTL
-/// is defaulted only when neither `ttl` nor `expires` is set (kubeadm forbids both).
+/// is defaulted only when neither `ttl` nor `expires` is set (kubeadm would default the TTL
+/// and then refuse the pair as mutually exclusive).
 fn bootstrap_tokens(list: Vec<v1beta4::BootstrapToken>) -> Result<Vec<BootstrapToken>> {
     if list.is_empty() {
         return Ok(vec![defaults::bootstrap_token()]);
@@ -367,6 +368,22 @@ fn bootstrap_tokens(list: Vec<v1beta4::BootstrapToken>) -> Result<Vec<BootstrapT
                 ));
             }
             let d = defaults::bootstrap_token();
+            let usages = if t.usages.is_empty() {
+                d.usages
+            } else {
+                t.usages
+            };
+            // kubeadm defaults the groups even for a signing-only token, which its own
+            // validation then refuses; the default group only means anything for
+            // authentication.
+            let groups = match (
+                t.groups.is_empty(),
+                usages.iter().any(|u| u == "authentication"),
+            ) {
+                (true, true) => d.groups,
+                (true, false) => Vec::new(),
+                (false, _) => t.groups,
+            };
             Ok(BootstrapToken {
                 token: match t.token.as_deref() {
                     None | Some("") => None,
@@ -379,16 +396,8 @@ fn bootstrap_tokens(list: Vec<v1beta4::BootstrapToken>) -> Result<Vec<BootstrapT
                     (None, None) => d.ttl,
                 },
                 expires: t.expires,
-                usages: if t.usages.is_empty() {
-                    d.usages
-                } else {
-                    t.usages
-                },
-                groups: if t.groups.is_empty() {
-                    d.groups
-                } else {
-                    t.groups
-                },
+                usages,
+                groups,
             })
         })
         .collect()

@@ -82,3 +82,6 @@ impl RawDocument {
             .and_then(serde_yaml::Value::as_str)
     }
 }
+
+#[cfg(test)]
+mod tests;
