@@ -108,7 +108,7 @@ impl de::Error for DecodeError {
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         let mut e = Self::custom(format!(
-            "unknown field {field:?} (this kind has: {})",
+            "unknown field {field:?}; the fields here are: {}",
             expected.join(", ")
         ));
         e.unknown_field = true;

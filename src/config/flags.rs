@@ -465,7 +465,6 @@ fn flag_for(field: &str) -> Option<&'static str> {
         "imageRepository" => "--image-repository",
         "bootstrapTokens[0].token" => "--token",
         "certificateKey" | "controlPlane.certificateKey" => "--certificate-key",
-        "discovery" => "<api-server-endpoint> argument or --discovery-file",
         "discovery.bootstrapToken.token" => "--discovery-token or --token",
         "discovery.bootstrapToken.apiServerEndpoint" => "<api-server-endpoint> argument",
         "discovery.bootstrapToken.caCertHashes" => "--discovery-token-ca-cert-hash",
@@ -480,28 +479,34 @@ fn flag_for(field: &str) -> Option<&'static str> {
     })
 }
 
-fn flag_error(flag: &str, reason: impl Into<String>) -> ConfigError {
+fn command_line_error(field: Option<&str>, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         origin: COMMAND_LINE.into(),
         document: None,
         kind: None,
-        field: Some(flag.to_string()),
+        field: field.map(str::to_string),
         reason: reason.into(),
     }
 }
 
+fn flag_error(flag: &str, reason: impl Into<String>) -> ConfigError {
+    command_line_error(Some(flag), reason)
+}
+
+/// A decoding error from flag values, named by the flag that set the field.
 fn flag_decode_error(e: DecodeError) -> ConfigError {
     let field = e.path.to_string();
-    match flag_for(&field) {
-        Some(flag) => flag_error(flag, e.reason),
-        None => ConfigError {
-            origin: COMMAND_LINE.into(),
-            document: None,
-            kind: None,
-            field: Some(field),
-            reason: e.reason,
-        },
+    if field == "discovery" {
+        return command_line_error(
+            None,
+            format!(
+                "{}: give the API server endpoint (kubeboot join <host:port> --token <token> \
+                 --discovery-token-ca-cert-hash sha256:<hash>) or --discovery-file",
+                e.reason
+            ),
+        );
     }
+    command_line_error(Some(flag_for(&field).unwrap_or(&field)), e.reason)
 }
 
 /// Maps violations to errors naming the document (or flag) they are about.

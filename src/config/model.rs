@@ -241,7 +241,8 @@ impl Default for Timeouts {
 /// unknown fields are warned about, not rejected (as kubeadm does for component configs).
 pub type KubeletConfigDoc = serde_yaml::Mapping;
 
-#[derive(Debug, Clone, PartialEq)]
+/// `Debug` shows whether a certificate key is set, never the key.
+#[derive(Clone, PartialEq)]
 pub struct InitConfiguration {
     pub cluster: ClusterConfiguration,
     pub bootstrap_tokens: Vec<BootstrapToken>,
@@ -289,7 +290,8 @@ pub enum Discovery {
     File(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` shows whether a certificate key is set, never the key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct JoinControlPlane {
     pub local_api_endpoint: ApiEndpoint,
     pub certificate_key: Option<String>,
@@ -350,5 +352,46 @@ impl Default for BootConfiguration {
             deadlines: BootDeadlines::default(),
             start_kubelet: true,
         }
+    }
+}
+
+fn redacted(secret: &Option<String>) -> &'static str {
+    if secret.is_some() {
+        "Some(<redacted>)"
+    } else {
+        "None"
+    }
+}
+
+impl std::fmt::Debug for InitConfiguration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitConfiguration")
+            .field("cluster", &self.cluster)
+            .field("bootstrap_tokens", &self.bootstrap_tokens)
+            .field("node_registration", &self.node_registration)
+            .field("local_api_endpoint", &self.local_api_endpoint)
+            .field(
+                "certificate_key",
+                &format_args!("{}", redacted(&self.certificate_key)),
+            )
+            .field("upload_certs", &self.upload_certs)
+            .field("skip_phases", &self.skip_phases)
+            .field("timeouts", &self.timeouts)
+            .field("kubelet", &self.kubelet)
+            .field("kube_proxy", &self.kube_proxy)
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for JoinControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinControlPlane")
+            .field("local_api_endpoint", &self.local_api_endpoint)
+            .field(
+                "certificate_key",
+                &format_args!("{}", redacted(&self.certificate_key)),
+            )
+            .finish()
     }
 }

@@ -1268,9 +1268,10 @@ fn join_flags_for_file_discovery_and_control_plane() {
 fn join_flag_errors_name_the_flag() {
     let e = load_join(&JoinArgs::default(), &host()).unwrap_err();
     assert_eq!(
-        e.field.as_deref(),
-        Some("<api-server-endpoint> argument or --discovery-file")
+        (e.origin.as_str(), e.field.as_deref()),
+        ("command line", None)
     );
+    assert!(e.reason.contains("--discovery-file"), "{e}");
     let args = JoinArgs {
         api_server_endpoint: Some("10.0.0.1:6443".into()),
         token: Some("abcdef.0123456789abcdef".into()),
@@ -1320,7 +1321,12 @@ fn a_flag_set_beside_the_config_is_blamed_on_the_flag() {
 
 #[test]
 fn secrets_stay_out_of_debug_output() {
-    let j = join_yaml(&good_join()).unwrap();
-    let debug = format!("{j:?}");
-    assert!(!debug.contains("0123456789abcdef"), "{debug}");
+    let j = join_yaml(&fixture("v1beta4-join-full.yaml")).unwrap();
+    let i = init_yaml(&fixture("v1beta4-init-full.yaml")).unwrap();
+    let d = docs(&fixture("v1beta4-init-full.yaml")).unwrap();
+    for debug in [format!("{j:?}"), format!("{i:?}"), format!("{d:?}")] {
+        assert!(!debug.contains("0123456789abcdef"), "{debug}");
+        assert!(!debug.contains("abcdefabcdefabcd"), "{debug}");
+        assert!(debug.contains("<redacted>"), "{debug}");
+    }
 }
