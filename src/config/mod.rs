@@ -60,6 +60,8 @@ impl RawDocument {
     }
 
     pub fn api_version(&self) -> Option<&str> {
-        self.value.get("apiVersion").and_then(serde_yaml::Value::as_str)
+        self.value
+            .get("apiVersion")
+            .and_then(serde_yaml::Value::as_str)
     }
 }

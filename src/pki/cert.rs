@@ -171,7 +171,12 @@ impl Certificate {
             subject_key_id,
             not_before: x509.validity().not_before.to_datetime(),
             not_after: x509.validity().not_after.to_datetime(),
-            common_name: tbs.subject().iter_common_name().next().map(text).unwrap_or_default(),
+            common_name: tbs
+                .subject()
+                .iter_common_name()
+                .next()
+                .map(text)
+                .unwrap_or_default(),
             organizations: tbs.subject().iter_organization().map(text).collect(),
             alt_names,
             ext_key_usages,
@@ -584,10 +589,7 @@ mod tests {
         let ca = ca(EncryptionAlgorithm::EcdsaP256);
         let cert = client(&ca, "system:node:a");
         let mut der = cert.der().to_vec();
-        let pos = der
-            .windows(13)
-            .position(|w| w == b"system:node:a")
-            .unwrap();
+        let pos = der.windows(13).position(|w| w == b"system:node:a").unwrap();
         der[pos + 12] = b'b';
         let forged = Certificate::from_der(der).unwrap();
         assert_eq!(forged.common_name(), "system:node:b");

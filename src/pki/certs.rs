@@ -31,7 +31,12 @@ pub(super) fn run(
             run.dir.display().to_string()
         );
     }
-    // As kubeadm's init data: an incomplete external CA setup fails before anything is written.
+    // Bad input fails before anything is written: the SANs of every certificate (kubeadm
+    // finds a bad advertise address only in the apiserver phase), and, as kubeadm's init
+    // data, an incomplete external CA setup.
+    for spec in &CERTIFICATES {
+        spec.alt_names(cfg)?;
+    }
     let external = run.external_cas()?;
     for &phase in PHASES {
         if only.is_some_and(|o| o != phase) || run.skipped(phase) {
@@ -138,7 +143,12 @@ impl<'a> Run<'a> {
         generate_key(self.cfg.cluster.encryption_algorithm).map_err(Error::KeyGeneration)
     }
 
-    fn write_pair(&self, spec: &CertSpec, cert: &Certificate, key: &PrivateKey) -> Result<(), Error> {
+    fn write_pair(
+        &self,
+        spec: &CertSpec,
+        cert: &Certificate,
+        key: &PrivateKey,
+    ) -> Result<(), Error> {
         write_key(self.root, &self.key_path(spec), key)?;
         write_certificate(self.root, &self.cert_path(spec), cert)
     }
@@ -159,7 +169,10 @@ impl<'a> Run<'a> {
             match load_key(self.root, &key_path)? {
                 Some(key) => {
                     self.check_key(&key_path, &cert_path, &cert, &key)?;
-                    info!("[certs] Using existing {} certificate authority", spec.base_name);
+                    info!(
+                        "[certs] Using existing {} certificate authority",
+                        spec.base_name
+                    );
                 }
                 None => info!(
                     "[certs] Using existing {} keyless certificate authority",
@@ -176,13 +189,15 @@ impl<'a> Run<'a> {
         };
         let (not_before, not_after) = self.validity(true);
         let cn = spec.common_name(self.cfg);
-        let ca = Ca::self_signed(&cn, key, not_before, not_after).map_err(|source| {
-            Error::Issue {
+        let ca =
+            Ca::self_signed(&cn, key, not_before, not_after).map_err(|source| Error::Issue {
                 what: spec.name.to_string(),
                 source,
-            }
-        })?;
-        info!("[certs] Generating {:?} certificate and key", spec.base_name);
+            })?;
+        info!(
+            "[certs] Generating {:?} certificate and key",
+            spec.base_name
+        );
         if fresh {
             write_key(self.root, &key_path, ca.key())?;
         }
@@ -271,7 +286,10 @@ impl<'a> Run<'a> {
             what: spec.name.to_string(),
             source,
         })?;
-        info!("[certs] Generating {:?} certificate and key", spec.base_name);
+        info!(
+            "[certs] Generating {:?} certificate and key",
+            spec.base_name
+        );
         if fresh {
             self.write_pair(spec, &cert, &key)?;
         } else {
@@ -464,7 +482,11 @@ impl<'a> Run<'a> {
         let expected = key.public_key_der();
         let found = super::pem::decode_all(&data)
             .ok()
-            .and_then(|blocks| blocks.into_iter().find(|b| b.label == super::pem::PUBLIC_KEY))
+            .and_then(|blocks| {
+                blocks
+                    .into_iter()
+                    .find(|b| b.label == super::pem::PUBLIC_KEY)
+            })
             .map(|b| b.der);
         if found.as_deref() == Some(expected.as_slice()) {
             Ok(())

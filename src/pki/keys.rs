@@ -132,8 +132,7 @@ impl PrivateKey {
             };
             if block.has_headers {
                 return Err(KeyError::Invalid(
-                    "the private key is encrypted (PEM headers); supply it unencrypted"
-                        .to_string(),
+                    "the private key is encrypted (PEM headers); supply it unencrypted".to_string(),
                 ));
             }
             return Self::from_der(label, key);
@@ -195,7 +194,10 @@ mod tests {
         for key in [&rsa, &ec, &p384] {
             let reloaded = PrivateKey::from_pem(key.to_pem().as_bytes()).unwrap();
             assert_eq!(reloaded.public_key_der(), key.public_key_der());
-            assert!(key.public_key_pem().starts_with("-----BEGIN PUBLIC KEY-----\n"));
+            assert!(
+                key.public_key_pem()
+                    .starts_with("-----BEGIN PUBLIC KEY-----\n")
+            );
         }
     }
 

@@ -214,8 +214,7 @@ fn advertise_address(cfg: &InitConfiguration) -> Result<IpAddr, Error> {
         .advertise_address
         .ok_or_else(|| Error::InvalidConfig {
             field: "localAPIEndpoint.advertiseAddress",
-            reason: "no address is set and none was detected; set it to this node's IP"
-                .to_string(),
+            reason: "no address is set and none was detected; set it to this node's IP".to_string(),
         })
 }
 
@@ -225,14 +224,15 @@ fn advertise_address(cfg: &InitConfiguration) -> Result<IpAddr, Error> {
 fn api_server_alt_names(cfg: &InitConfiguration) -> Result<AltNames, Error> {
     let advertise = advertise_address(cfg)?;
     let networking = &cfg.cluster.networking;
-    let service_ip = networking
-        .service_subnet
-        .primary()
-        .nth(1)
-        .ok_or_else(|| Error::InvalidConfig {
-            field: "networking.serviceSubnet",
-            reason: format!("{} has no first address", networking.service_subnet),
-        })?;
+    let service_ip =
+        networking
+            .service_subnet
+            .primary()
+            .nth(1)
+            .ok_or_else(|| Error::InvalidConfig {
+                field: "networking.serviceSubnet",
+                reason: format!("{} has no first address", networking.service_subnet),
+            })?;
     let mut names = AltNames {
         dns_names: vec![
             cfg.node_registration.name.clone(),
@@ -373,7 +373,11 @@ mod tests {
         }
         let ca = CertSpec::by_name("etcd-ca").unwrap();
         assert_eq!(ca.leaves().count(), 4);
-        assert!(CertSpec::by_name("apiserver-etcd-client").unwrap().is_etcd());
+        assert!(
+            CertSpec::by_name("apiserver-etcd-client")
+                .unwrap()
+                .is_etcd()
+        );
         assert!(!CertSpec::by_name("front-proxy-client").unwrap().is_etcd());
     }
 
@@ -381,11 +385,21 @@ mod tests {
     fn host_port_forms_as_kubeadm() {
         let ok = |s: &str| parse_host_port(s).unwrap();
         assert_eq!(ok("api.example.com"), ("api.example.com".into(), None));
-        assert_eq!(ok("api.example.com:443"), ("api.example.com".into(), Some(443)));
+        assert_eq!(
+            ok("api.example.com:443"),
+            ("api.example.com".into(), Some(443))
+        );
         assert_eq!(ok("10.0.0.1:6443"), ("10.0.0.1".into(), Some(6443)));
         assert_eq!(ok("[fd00::1]:6443"), ("fd00::1".into(), Some(6443)));
         assert_eq!(ok("fd00::1"), ("fd00::1".into(), None));
-        for bad in ["Api.Example.com", "host:0", "host:99999", "[fd00::1]", "a_b:1", ""] {
+        for bad in [
+            "Api.Example.com",
+            "host:0",
+            "host:99999",
+            "[fd00::1]",
+            "a_b:1",
+            "",
+        ] {
             assert!(parse_host_port(bad).is_err(), "{bad}");
         }
     }
