@@ -24,18 +24,15 @@ pub(super) fn run(
     if let Some(name) = only.filter(|name| !PHASES.contains(name)) {
         return Err(Error::UnknownPhase(name.to_string()));
     }
-    let run = Run::new(root, cfg, now);
+    // Bad input fails before anything is written: the SANs of every certificate are computed
+    // up front (kubeadm finds a bad advertise address only in the apiserver phase), and, as
+    // kubeadm's init data, an incomplete external CA setup is refused.
+    let run = Run::new(root, cfg, now)?;
     if only.is_none() {
         info!(
             "[certs] Using certificateDir folder {:?}",
             run.dir.display().to_string()
         );
-    }
-    // Bad input fails before anything is written: the SANs of every certificate (kubeadm
-    // finds a bad advertise address only in the apiserver phase), and, as kubeadm's init
-    // data, an incomplete external CA setup.
-    for spec in &CERTIFICATES {
-        spec.alt_names(cfg)?;
     }
     let external = run.external_cas()?;
     for &phase in PHASES {
@@ -56,17 +53,36 @@ pub(super) struct Run<'a> {
     cfg: &'a InitConfiguration,
     now: OffsetDateTime,
     dir: &'a Path,
+    /// The SANs of each entry of `CERTIFICATES`, in the same order.
+    alt_names: Vec<AltNames>,
 }
 
 impl<'a> Run<'a> {
-    pub(super) fn new(root: &'a Root, cfg: &'a InitConfiguration, now: OffsetDateTime) -> Self {
-        Run {
+    pub(super) fn new(
+        root: &'a Root,
+        cfg: &'a InitConfiguration,
+        now: OffsetDateTime,
+    ) -> Result<Self, Error> {
+        let alt_names = CERTIFICATES
+            .iter()
+            .map(|spec| spec.alt_names(cfg))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Run {
             root,
             cfg,
             // Certificates carry whole seconds; keep one instant for every file of this run.
             now: now.replace_nanosecond(0).unwrap_or(now),
             dir: &cfg.cluster.certificates_dir,
-        }
+            alt_names,
+        })
+    }
+
+    fn alt_names(&self, spec: &CertSpec) -> AltNames {
+        CERTIFICATES
+            .iter()
+            .position(|c| c.name == spec.name)
+            .and_then(|i| self.alt_names.get(i).cloned())
+            .unwrap_or_default()
     }
 
     fn skipped(&self, phase: &str) -> bool {
@@ -257,7 +273,7 @@ impl<'a> Run<'a> {
             return Ok(());
         };
         let ca_cert = self.signing_cert(ca_spec)?;
-        let alt_names = spec.alt_names(self.cfg)?;
+        let alt_names = self.alt_names(spec);
         let cert_path = self.cert_path(spec);
         if let Some(chain) = self.read_chain(&cert_path)? {
             self.check_existing(spec, &chain, &ca_cert, &alt_names)?;
@@ -402,7 +418,7 @@ impl<'a> Run<'a> {
                         self.key_path(ca_spec).display()
                     ),
                 })?;
-                self.check_existing(leaf, &chain, &ca_cert, &leaf.alt_names(self.cfg)?)?;
+                self.check_existing(leaf, &chain, &ca_cert, &self.alt_names(leaf))?;
             }
             if ca_spec.name == "ca" {
                 self.check_external_sa()?;

@@ -143,7 +143,7 @@ pub fn create_init_pki_at(
 /// certificate it signs must already exist and be valid. Returns the names of those CAs
 /// (`ca`, `front-proxy-ca`, `etcd-ca`); empty when kubeboot holds every CA key.
 pub fn external_cas(root: &Root, cfg: &InitConfiguration) -> Result<Vec<&'static str>, Error> {
-    certs::Run::new(root, cfg, OffsetDateTime::now_utc()).external_cas()
+    certs::Run::new(root, cfg, OffsetDateTime::now_utc())?.external_cas()
 }
 
 /// Generates a key as kubeadm does for `encryptionAlgorithm`.
