@@ -545,8 +545,10 @@ pub fn create_init_kubeconfigs_at(
     if only.is_none() {
         info!("[kubeconfig] Using kubeconfig folder {KUBERNETES_DIR:?}");
     }
-    let phase = Phase::new(root, cfg)?;
-    let ca = match pki::load_ca(root, &cfg.cluster.certificates_dir, "ca") {
+    // All files share one validity, from kubeadm's start time.
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    let phase = Phase::new(root, cfg, now)?;
+    let ca = match pki::load_ca_at(root, &cfg.cluster.certificates_dir, "ca", now) {
         Ok(ca) => ca,
         // kubeadm's external CA mode: ca.crt without ca.key.
         Err(pki::Error::Missing { .. }) if phase.external_ca() => None,
@@ -568,8 +570,6 @@ pub fn create_init_kubeconfigs_at(
             why: "the CA is needed first (phase certs/ca)".to_string(),
         });
     };
-    // All files share one validity, from kubeadm's start time.
-    let now = now.replace_nanosecond(0).unwrap_or(now);
     let validity = time::Duration::try_from(cfg.cluster.certificate_validity_period)
         .unwrap_or(time::Duration::MAX);
     let not_after = now
@@ -594,7 +594,7 @@ pub fn create_init_kubeconfigs_at(
 /// Checks, as kubeadm's `ValidateKubeconfigsForExternalCA`, that every kubeconfig exists and
 /// names this cluster's CA. Needed when kubeboot has ca.crt but not ca.key.
 pub fn validate_for_external_ca(root: &Root, cfg: &InitConfiguration) -> Result<(), Error> {
-    Phase::new(root, cfg)?.validate_all()
+    Phase::new(root, cfg, OffsetDateTime::now_utc())?.validate_all()
 }
 
 struct Phase<'a> {
@@ -605,10 +605,11 @@ struct Phase<'a> {
     ca_cert: Option<Certificate>,
     control_plane: String,
     local: String,
+    now: OffsetDateTime,
 }
 
 impl<'a> Phase<'a> {
-    fn new(root: &'a Root, cfg: &'a InitConfiguration) -> Result<Self, Error> {
+    fn new(root: &'a Root, cfg: &'a InitConfiguration, now: OffsetDateTime) -> Result<Self, Error> {
         let ca_path = cfg.cluster.certificates_dir.join("ca.crt");
         Ok(Phase {
             root,
@@ -618,6 +619,7 @@ impl<'a> Phase<'a> {
             ca_path,
             control_plane: control_plane_endpoint(cfg)?,
             local: local_api_endpoint(cfg)?,
+            now,
         })
     }
 
@@ -727,7 +729,7 @@ impl<'a> Phase<'a> {
                     self.ca_path.display()
                 )));
             }
-            if cert.period(OffsetDateTime::now_utc()) == Period::Expired {
+            if cert.period(self.now) == Period::Expired {
                 return Err(invalid(&format!(
                     "its client certificate expired on {}",
                     cert.not_after()

@@ -306,6 +306,17 @@ fn a_second_run_reuses_files_and_a_foreign_ca_is_refused() {
             .contains("/etc/kubernetes/admin.conf exists already but its CA"),
         "{err}"
     );
+
+    // Our CA with a client certificate from the other cluster is refused too.
+    let mut forged = load(&other, "admin.conf");
+    forged.clusters[0].cluster.certificate_authority_data = Some(fs::read(ca_path(&root)).unwrap());
+    kubeconfig::write(&root, Path::new("/etc/kubernetes/admin.conf"), &forged).unwrap();
+    let err = kubeconfig::create_init_kubeconfigs(&root, &cfg, None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("client certificate is not signed by the CA"),
+        "{err}"
+    );
 }
 
 #[test]

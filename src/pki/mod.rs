@@ -155,6 +155,16 @@ pub fn generate_key(alg: EncryptionAlgorithm) -> Result<PrivateKey, Error> {
 /// `Ok(None)` when neither file exists; an error when only one does, when they do not match,
 /// when the certificate is not a CA, or when it has expired.
 pub fn load_ca(root: &Root, cert_dir: &Path, base_name: &str) -> Result<Option<Ca>, Error> {
+    load_ca_at(root, cert_dir, base_name, OffsetDateTime::now_utc())
+}
+
+/// [`load_ca`] with the clock injected.
+pub fn load_ca_at(
+    root: &Root,
+    cert_dir: &Path,
+    base_name: &str,
+    now: OffsetDateTime,
+) -> Result<Option<Ca>, Error> {
     let cert_path = cert_dir.join(format!("{base_name}.crt"));
     let key_path = cert_dir.join(format!("{base_name}.key"));
     let cert = load_certificate(root, &cert_path)?;
@@ -178,7 +188,7 @@ pub fn load_ca(root: &Root, cert_dir: &Path, base_name: &str) -> Result<Option<C
     if !cert.is_ca() {
         return Err(Error::NotCa { path: cert_path });
     }
-    if cert.period(OffsetDateTime::now_utc()) == Period::Expired {
+    if cert.period(now) == Period::Expired {
         return Err(Error::Expired {
             path: cert_path,
             not_after: cert.not_after().to_string(),
