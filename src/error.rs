@@ -2,8 +2,8 @@
 //! error, and the documented exit code a script or systemd unit can branch on.
 
 use crate::{
-    api, cluster, config, discovery, fs, kubeconfig, kubelet, manifests, pki, preflight, state,
-    tlsbootstrap, userdata,
+    api, cluster, config, discovery, etcd, fs, kubeconfig, kubelet, manifests, pki, preflight,
+    state, tlsbootstrap, userdata,
 };
 
 /// Exit codes (documented in the README; scripts rely on them, keep them stable).
@@ -62,6 +62,8 @@ pub enum Error {
     State(#[from] state::Error),
     #[error(transparent)]
     Cluster(#[from] cluster::Error),
+    #[error(transparent)]
+    Etcd(#[from] etcd::Error),
 }
 
 impl Error {
@@ -79,6 +81,40 @@ impl Error {
             Error::UserData(e) => e.exit_code(),
             Error::Cluster(cluster::Error::Fs(_)) => ExitCode::Filesystem,
             Error::Cluster(_) => ExitCode::Config,
+            Error::Etcd(e) => e.exit_code(),
+        }
+    }
+
+    /// What a person at the console should check, by class (the message itself names the path,
+    /// URL or field).
+    pub fn hint(&self) -> &'static str {
+        match self.exit_code() {
+            ExitCode::Ok => "",
+            ExitCode::Failure => "see the message above; re-run with -v 5 for details",
+            ExitCode::Usage => "see kubeboot --help",
+            ExitCode::Config => {
+                "fix the configuration or user-data named above; retrying will not help"
+            }
+            ExitCode::Preflight => {
+                "fix the host, or list the check in --ignore-preflight-errors / nodeRegistration.ignorePreflightErrors"
+            }
+            ExitCode::Filesystem => "check the path, free space and permissions under the root",
+            ExitCode::Trust => {
+                "the cluster could not be verified: check the bootstrap token and the CA pin \
+                 (--discovery-token-ca-cert-hash); if both are right, something between this node and \
+                 the API server is not the cluster"
+            }
+            ExitCode::Cluster => {
+                "check that the API server endpoint is reachable from this node and healthy; re-running \
+                 resumes where this attempt stopped"
+            }
+            ExitCode::TlsBootstrap => {
+                "check the CSR with 'kubectl get csr' and that kube-controller-manager auto-approves node \
+                 client certificates (ClusterRoleBinding kubeadm:node-autoapprove-bootstrap)"
+            }
+            ExitCode::NoUserData => {
+                "give this machine user-data (see README: sources), or run with --user-data PATH"
+            }
         }
     }
 
