@@ -83,11 +83,18 @@ fn write(out: &RefCell<dyn Write + '_>, text: &str) -> Result<()> {
 
 fn converge(client: &api::Client, object: &Object, policy: Policy) -> Result<Value> {
     let what = object.describe();
-    let body = object.to_json()?;
+    let mut desired: Value = serde_json::from_slice(&object.to_json()?)
+        .map_err(|_| Error::Internal("an encoded object does not decode"))?;
+    // kubeadm's kube-dns template carries `resourceVersion: "0"` for its unconditional update;
+    // updates here always carry the stored version, and the server owns the field.
+    if let Some(meta) = desired["metadata"].as_object_mut() {
+        meta.remove("resourceVersion");
+    }
+    let body = encode(&desired)?;
     let created = client.request(
         Method::Post,
         &object.api_path(),
-        Some(("application/json", body.clone())),
+        Some(("application/json", body)),
     );
     let create_error = match created {
         Ok(bytes) => {
@@ -100,12 +107,6 @@ fn converge(client: &api::Client, object: &Object, policy: Policy) -> Result<Val
         Err(e) if matches!(object, Object::Service(_)) && e.status_code() == Some(422) => e,
         Err(e) => return Err(e.into()),
     };
-    let mut desired: Value = serde_json::from_slice(&body)
-        .map_err(|_| Error::Internal("an encoded object does not decode"))?;
-    // kubeadm's kube-dns template carries `resourceVersion: "0"`; the server owns that field.
-    if let Some(meta) = desired["metadata"].as_object_mut() {
-        meta.remove("resourceVersion");
-    }
     let path = object.item_path();
     for _ in 0..MAX_CONFLICTS {
         let existing = match client.request(Method::Get, &path, None) {
@@ -121,9 +122,11 @@ fn converge(client: &api::Client, object: &Object, policy: Policy) -> Result<Val
             Policy::CreateOrUpdate => with_resource_version(desired.clone(), &existing),
             Policy::CreateOrMergeData => merge_data(existing.clone(), &desired),
         };
-        let bytes = serde_json::to_vec(&replacement)
-            .map_err(|_| Error::Internal("a JSON value does not encode"))?;
-        match client.request(Method::Put, &path, Some(("application/json", bytes))) {
+        match client.request(
+            Method::Put,
+            &path,
+            Some(("application/json", encode(&replacement)?)),
+        ) {
             Ok(bytes) => {
                 log::debug!("[apiclient] Updated {what}");
                 return decode(client, Method::Put, &path, &bytes);
@@ -133,6 +136,10 @@ fn converge(client: &api::Client, object: &Object, policy: Policy) -> Result<Val
         }
     }
     Err(Error::KeptConflicting { what })
+}
+
+fn encode(value: &Value) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|_| Error::Internal("a JSON value does not encode"))
 }
 
 pub(crate) fn is_conflict(e: &api::Error) -> bool {
