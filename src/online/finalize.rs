@@ -183,6 +183,67 @@ users:
     }
 
     #[test]
+    fn the_phase_rewrites_kubelet_conf_only_once_the_rotating_file_exists() {
+        use crate::online::tests::{config, context};
+        use crate::online::{Target, kubelet_finalize};
+        use std::cell::RefCell;
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let root = crate::fs::Root::new(dir.path());
+        root.write_atomic(KUBELET_CONF, KUBELET_CONF_EMBEDDED.as_bytes(), 0o600)
+            .unwrap();
+        let mut cfg = config();
+        let printed = RefCell::new(Vec::new());
+        let out = RefCell::new(Vec::new());
+        {
+            let ctx = context(&root, &cfg, Target::DryRun(&printed), &out);
+            kubelet_finalize(&ctx, None).unwrap();
+        }
+        assert_eq!(
+            root.read(KUBELET_CONF).unwrap(),
+            KUBELET_CONF_EMBEDDED.as_bytes()
+        );
+
+        // --cert-dir moves the file; a dry run only says what it would do.
+        cfg.node_registration.kubelet_extra_args = vec![crate::config::model::Arg {
+            name: "cert-dir".into(),
+            value: "/srv/kubelet-pki".into(),
+        }];
+        let pem = "/srv/kubelet-pki/kubelet-client-current.pem";
+        root.write_atomic(pem, b"CERT+KEY", 0o600).unwrap();
+        {
+            let ctx = context(&root, &cfg, Target::DryRun(&printed), &out);
+            kubelet_finalize(&ctx, Some("enable-client-cert-rotation")).unwrap();
+        }
+        assert_eq!(
+            root.read(KUBELET_CONF).unwrap(),
+            KUBELET_CONF_EMBEDDED.as_bytes()
+        );
+
+        // For real: no API call is made, so any client will do.
+        let fake_client = crate::api::Client::new(
+            "https://127.0.0.1:1",
+            crate::api::ClientOptions::new(
+                crate::api::Trust::any_certificate(),
+                crate::api::Auth::Anonymous,
+            ),
+        )
+        .unwrap();
+        let ctx = context(&root, &cfg, Target::Api(&fake_client), &out);
+        kubelet_finalize(&ctx, None).unwrap();
+        let written = String::from_utf8(root.read(KUBELET_CONF).unwrap()).unwrap();
+        assert!(written.contains(&format!("client-key: {pem}")), "{written}");
+        assert!(!written.contains("client-key-data"));
+        let mode = std::fs::metadata(root.path(KUBELET_CONF))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(kubelet_finalize(&ctx, Some("experimental-cert-rotation")).is_err());
+    }
+
+    #[test]
     fn a_kubeconfig_without_a_usable_current_user_is_refused() {
         let pem = "/p.pem";
         for (doc, expected) in [

@@ -20,6 +20,12 @@
 //!
 //! Secrets: token secrets and the certificate key go to [`OnlineContext::out`] (the user's
 //! stdout, as kubeadm prints them) and nowhere else: never to the log, errors or `Debug`.
+//!
+//! Use: decide the secrets once ([`prepare_secrets`]: missing token values, the certificate
+//! key), then run each phase with [`run_phase`] (clients from the root's admin.conf), or build
+//! an [`OnlineContext`] and call the phase functions. Phases keep no state between them: each
+//! one that needs rights first makes sure admin.conf's `kubeadm:cluster-admins` binding exists
+//! (kubeadm's `EnsureAdminClusterRoleBinding`), so a context may be built per phase.
 
 mod admin;
 mod apply;
@@ -199,6 +205,57 @@ pub fn run_all(ctx: &OnlineContext) -> Result<()> {
     PHASE_FNS.iter().try_for_each(|(_, run)| run(ctx, None))
 }
 
+/// What the command line adds to the configuration for the online phases.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions<'a> {
+    /// Print the objects instead of sending them (`--dry-run`).
+    pub dry_run: bool,
+    pub upload_certs: bool,
+    /// From [`prepare_secrets`], decided once per init.
+    pub certificate_key: Option<&'a CertificateKey>,
+    pub skip_token_print: bool,
+    pub skip_certificate_key_print: bool,
+    pub services: ServiceControl,
+}
+
+/// Runs one online phase (`sub`: one sub-phase, or `None` for all) the way `kubeboot init`
+/// does: clients from the root's admin.conf and super-admin.conf (read now, after the
+/// kubeconfig phase wrote them), user-facing output to stdout.
+pub fn run_phase(
+    root: &Root,
+    cfg: &InitConfiguration,
+    opts: &RunOptions,
+    phase: &str,
+    sub: Option<&str>,
+) -> Result<()> {
+    let (_, run) = PHASE_FNS
+        .iter()
+        .find(|(name, _)| *name == phase)
+        .ok_or_else(|| Error::UnknownPhase(phase.to_string()))?;
+    let stdout = RefCell::new(std::io::stdout());
+    let (admin, super_admin) = if opts.dry_run {
+        (None, None)
+    } else {
+        let retry = api::RetryPolicy::standard();
+        (
+            Some(admin_client(root, retry.clone())?),
+            super_admin_client(root, retry)?,
+        )
+    };
+    let target = match &admin {
+        Some(client) => Target::Api(client),
+        None => Target::DryRun(&stdout),
+    };
+    let mut ctx = OnlineContext::new(root, cfg, target, &stdout);
+    ctx.super_admin = super_admin.as_ref();
+    ctx.upload_certs = opts.upload_certs;
+    ctx.certificate_key = opts.certificate_key;
+    ctx.skip_token_print = opts.skip_token_print;
+    ctx.skip_certificate_key_print = opts.skip_certificate_key_print;
+    ctx.services = opts.services;
+    run(&ctx, sub)
+}
+
 /// Why an online phase failed: what, where, and what to check. Never holds a token secret or
 /// a key.
 #[derive(Debug, thiserror::Error)]
@@ -247,7 +304,13 @@ pub enum Error {
          --certificate-key)"
     )]
     NoCertificateKey,
-    #[error("phase {phase:?} has no sub-phase {sub:?}; sub-phases are: {}", .known.join(", "))]
+    #[error(
+        "unknown online phase {0:?}; phases are: wait-control-plane, upload-config, \
+         upload-certs, mark-control-plane, bootstrap-token, kubelet-finalize, addon, \
+         show-join-command"
+    )]
+    UnknownPhase(String),
+    #[error("phase {phase:?} has no sub-phase {sub:?}; sub-phases are: {}", sub_phases(.known))]
     UnknownSubPhase {
         phase: &'static str,
         sub: String,
@@ -259,6 +322,13 @@ pub enum Error {
     Yaml(&'static str, String),
     #[error("internal error: {0}")]
     Internal(&'static str),
+}
+
+fn sub_phases(known: &[&str]) -> String {
+    match known {
+        [] => "none (run it without one, or with \"all\")".to_string(),
+        names => format!("all, {}", names.join(", ")),
+    }
 }
 
 /// kubeadm's `kubeletFailTempl`: what to look at when the control plane does not come up.
@@ -291,10 +361,10 @@ impl Error {
             Error::Cluster(cluster::Error::Fs(_)) | Error::Fs(_) | Error::Kubeconfig { .. } => {
                 ExitCode::Filesystem
             }
-            Error::Cluster(_)
-            | Error::TokenMissing(_)
-            | Error::NoCertificateKey
-            | Error::UnknownSubPhase { .. } => ExitCode::Config,
+            Error::Cluster(_) | Error::TokenMissing(_) | Error::NoCertificateKey => {
+                ExitCode::Config
+            }
+            Error::UnknownPhase(_) | Error::UnknownSubPhase { .. } => ExitCode::Usage,
             Error::NoSuperAdmin
             | Error::ControlPlaneUnhealthy { .. }
             | Error::NodeNotRegistered { .. }

@@ -560,3 +560,31 @@ fn sub_phases_are_checked_and_secrets_prepared_once() {
         Err(Error::TokenMissing(0))
     ));
 }
+
+#[test]
+fn run_phase_names_kubeadms_phases_and_needs_admin_conf_only_to_talk_to_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Root::new(dir.path());
+    let cfg = config();
+    let opts = RunOptions {
+        dry_run: false,
+        upload_certs: false,
+        certificate_key: None,
+        skip_token_print: true,
+        skip_certificate_key_print: true,
+        services: ServiceControl::Skip("test"),
+    };
+    let e = run_phase(&root, &cfg, &opts, "addons", None).unwrap_err();
+    assert!(e.to_string().contains("addon, show-join-command"), "{e}");
+    assert_eq!(e.exit_code(), ExitCode::Usage);
+    let e = run_phase(&root, &cfg, &opts, "addon", None).unwrap_err();
+    assert!(e.to_string().contains(ADMIN_CONF), "{e}");
+    assert_eq!(e.exit_code(), ExitCode::Filesystem);
+    let dry = RunOptions {
+        dry_run: true,
+        ..opts
+    };
+    run_phase(&root, &cfg, &dry, "mark-control-plane", None).unwrap();
+    let e = run_phase(&root, &cfg, &dry, "mark-control-plane", Some("x")).unwrap_err();
+    assert!(e.to_string().contains("none (run it without one"), "{e}");
+}
