@@ -730,3 +730,50 @@ fn the_control_plane_wait_is_bounded_and_explains_what_to_check() {
     );
     assert_eq!(e.exit_code(), kubeboot::ExitCode::Cluster);
 }
+
+#[test]
+fn a_create_whose_answer_was_lost_is_recognised_as_our_own() {
+    let cp = ControlPlane::start();
+    let cfg = config();
+    let key = CertificateKey::generate().unwrap();
+    let out = RefCell::new(Vec::new());
+    let mut ctx = cp.context(&cfg, &out);
+    ctx.upload_certs = true;
+    ctx.certificate_key = Some(&key);
+    // The token Secret is created, but the connection drops before the answer: the client
+    // retries, meets its own object, and must take its uid rather than fail or duplicate.
+    cp.srv.inject(
+        Fault::ResetAfterHandling
+            .on("/api/v1/namespaces/kube-system/secrets")
+            .method("POST")
+            .times(1),
+    );
+    online::upload_certs(&ctx, None).unwrap();
+    let posts: Vec<Option<u16>> = cp
+        .srv
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/secrets"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        posts,
+        [None, Some(409), Some(201)],
+        "token, retried, then kubeadm-certs"
+    );
+    let certs = cp
+        .srv
+        .get_object("v1", "secrets", Some("kube-system"), "kubeadm-certs")
+        .unwrap();
+    let owner = &certs["metadata"]["ownerReferences"][0];
+    let token = cp
+        .srv
+        .get_object(
+            "v1",
+            "secrets",
+            Some("kube-system"),
+            owner["name"].as_str().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(owner["uid"], token["metadata"]["uid"]);
+}
