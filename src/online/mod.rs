@@ -318,7 +318,7 @@ pub enum Error {
     },
     #[error("cannot write to the output: {0}")]
     Output(#[source] std::io::Error),
-    #[error("{0}: {1}")]
+    #[error("internal error: cannot encode {0} as YAML: {1}")]
     Yaml(&'static str, String),
     #[error("internal error: {0}")]
     Internal(&'static str),
