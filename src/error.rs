@@ -2,8 +2,8 @@
 //! error, and the documented exit code a script or systemd unit can branch on.
 
 use crate::{
-    api, cluster, config, discovery, etcd, fs, kubeconfig, kubelet, manifests, pki, preflight,
-    state, tlsbootstrap, userdata,
+    api, cluster, config, discovery, etcd, fs, kubeconfig, kubelet, manifests, online, pki,
+    preflight, state, tlsbootstrap, userdata,
 };
 
 /// Exit codes (documented in the README; scripts rely on them, keep them stable).
@@ -64,6 +64,8 @@ pub enum Error {
     Cluster(#[from] cluster::Error),
     #[error(transparent)]
     Etcd(#[from] etcd::Error),
+    #[error(transparent)]
+    Online(#[from] online::Error),
 }
 
 impl Error {
@@ -83,6 +85,7 @@ impl Error {
             Error::Cluster(cluster::Error::Fs(_)) => ExitCode::Filesystem,
             Error::Cluster(_) => ExitCode::Config,
             Error::Etcd(e) => e.exit_code(),
+            Error::Online(e) => e.exit_code(),
         }
     }
 

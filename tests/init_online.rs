@@ -97,6 +97,8 @@ fn config() -> InitConfiguration {
         skip_phases: vec![],
         timeouts: Timeouts::default(),
         kubelet: KubeletConfigDoc::new(),
+        kube_proxy: Default::default(),
+        dry_run: false,
     }
 }
 
@@ -621,6 +623,7 @@ fn a_joining_node_verifies_cluster_info_with_the_printed_token_and_pin() {
         control_plane: None,
         skip_phases: vec![],
         timeouts: Timeouts::default(),
+        dry_run: false,
     };
     let joiner = tempfile::tempdir().unwrap();
     let found = discovery::discover(
