@@ -1,7 +1,389 @@
-//! `kubeboot init`: kubeadm's init phases in kubeadm's order.
+//! `kubeboot init`: kubeadm's init phases, in kubeadm's order, with kubeadm's phase names.
+//! `--skip-phases` takes `phase` or `phase/sub-phase`; `init phase <phase> [all|<sub>]` runs one.
+//! The offline phases write files under the root; the online ones (from `wait-control-plane`
+//! on) talk to the new API server with admin.conf, or print their objects under `--dry-run`.
 
-use crate::{Error, Result, cli::InitCommand, fs::Root};
+use crate::cli::{InitCommand, InitSub};
+use crate::cluster::CertificateKey;
+use crate::config::model::{Etcd, InitConfiguration};
+use crate::config::{self, HostFacts};
+use crate::fs::Root;
+use crate::service::ServiceControl;
+use crate::{Error, Result, kubeconfig, kubelet, manifests, online, pki, preflight};
 
-pub fn run_command(_root: &Root, _cmd: InitCommand) -> Result<()> {
-    Err(Error::Usage("kubeboot init is not implemented yet".into()))
+/// What every init phase reads: the node's root, the resolved configuration and how to act.
+pub struct InitContext<'a> {
+    pub root: &'a Root,
+    pub cfg: &'a InitConfiguration,
+    pub dry_run: bool,
+    pub host: &'a dyn preflight::Host,
+    pub services: ServiceControl,
+    /// Decided once per init (`online::prepare_secrets`), so every phase uses the same key.
+    pub certificate_key: Option<&'a CertificateKey>,
+}
+
+/// A phase body: gets its own name and `Some(sub)` for one sub-phase, `None` otherwise.
+type PhaseFn = fn(&InitContext, &str, Option<&str>) -> Result<()>;
+
+/// One kubeadm init phase.
+pub struct Phase {
+    pub name: &'static str,
+    pub subphases: &'static [&'static str],
+    run: PhaseFn,
+}
+
+/// kubeadm's init workflow (`cmd/kubeadm/app/cmd/init.go`).
+pub const PHASES: &[Phase] = &[
+    Phase {
+        name: "preflight",
+        subphases: &[],
+        run: preflight_phase,
+    },
+    Phase {
+        name: "certs",
+        subphases: pki::PHASES,
+        run: certs_phase,
+    },
+    Phase {
+        name: "kubeconfig",
+        subphases: kubeconfig::PHASES,
+        run: kubeconfig_phase,
+    },
+    Phase {
+        name: "etcd",
+        subphases: &["local"],
+        run: etcd_phase,
+    },
+    Phase {
+        name: "control-plane",
+        subphases: manifests::CONTROL_PLANE_PHASES,
+        run: control_plane_phase,
+    },
+    Phase {
+        name: "kubelet-start",
+        subphases: &[],
+        run: kubelet_start_phase,
+    },
+    Phase {
+        name: "wait-control-plane",
+        subphases: &[],
+        run: online_phase,
+    },
+    Phase {
+        name: "upload-config",
+        subphases: online::UPLOAD_CONFIG_PHASES,
+        run: online_phase,
+    },
+    Phase {
+        name: "upload-certs",
+        subphases: &[],
+        run: online_phase,
+    },
+    Phase {
+        name: "mark-control-plane",
+        subphases: &[],
+        run: online_phase,
+    },
+    Phase {
+        name: "bootstrap-token",
+        subphases: &[],
+        run: online_phase,
+    },
+    Phase {
+        name: "kubelet-finalize",
+        subphases: online::KUBELET_FINALIZE_PHASES,
+        run: online_phase,
+    },
+    Phase {
+        name: "addon",
+        subphases: online::ADDON_PHASES,
+        run: online_phase,
+    },
+    Phase {
+        name: "show-join-command",
+        subphases: &[],
+        run: online_phase,
+    },
+];
+
+fn preflight_phase(ctx: &InitContext, _: &str, _: Option<&str>) -> Result<()> {
+    // The ignore list is already merged into nodeRegistration.ignorePreflightErrors.
+    preflight::run_init_checks(ctx.root, ctx.host, ctx.cfg, &[])?;
+    Ok(())
+}
+
+fn certs_phase(ctx: &InitContext, _: &str, sub: Option<&str>) -> Result<()> {
+    Ok(pki::create_init_pki(ctx.root, ctx.cfg, sub)?)
+}
+
+fn kubeconfig_phase(ctx: &InitContext, _: &str, sub: Option<&str>) -> Result<()> {
+    Ok(kubeconfig::create_init_kubeconfigs(ctx.root, ctx.cfg, sub)?)
+}
+
+fn etcd_phase(ctx: &InitContext, _: &str, _: Option<&str>) -> Result<()> {
+    match ctx.cfg.cluster.etcd {
+        Etcd::Local(_) => Ok(manifests::write_local_etcd(ctx.root, ctx.cfg)?),
+        Etcd::External(_) => {
+            log::info!("[etcd] External etcd mode: skipping the local etcd static Pod manifest");
+            Ok(())
+        }
+    }
+}
+
+fn control_plane_phase(ctx: &InitContext, _: &str, sub: Option<&str>) -> Result<()> {
+    Ok(manifests::write_control_plane(ctx.root, ctx.cfg, sub)?)
+}
+
+fn kubelet_start_phase(ctx: &InitContext, _: &str, _: Option<&str>) -> Result<()> {
+    ctx.services.stop_kubelet();
+    kubelet::write_init_files(ctx.root, ctx.cfg)?;
+    ctx.services.start_kubelet();
+    Ok(())
+}
+
+fn online_phase(ctx: &InitContext, name: &str, sub: Option<&str>) -> Result<()> {
+    let opts = online::RunOptions {
+        dry_run: ctx.dry_run,
+        upload_certs: ctx.cfg.upload_certs,
+        certificate_key: ctx.certificate_key,
+        skip_token_print: false,
+        skip_certificate_key_print: false,
+        services: ctx.services,
+    };
+    Ok(online::run_phase(ctx.root, ctx.cfg, &opts, name, sub)?)
+}
+
+/// Which phases and sub-phases to skip, from `--skip-phases` and `skipPhases`.
+#[derive(Debug, Default)]
+pub struct SkipList(Vec<String>);
+
+impl SkipList {
+    /// Validates every entry against the phase table, so a typo is an error, not a silent no-op.
+    pub fn new(entries: &[String], phases: &[Phase]) -> Result<SkipList> {
+        for entry in entries {
+            let (phase, sub) = match entry.split_once('/') {
+                Some((p, s)) => (p, Some(s)),
+                None => (entry.as_str(), None),
+            };
+            let known = phases
+                .iter()
+                .find(|p| p.name == phase)
+                .is_some_and(|p| match sub {
+                    None => true,
+                    Some(s) => p.subphases.contains(&s),
+                });
+            if !known {
+                return Err(Error::Usage(format!(
+                    "unknown phase {entry:?} in --skip-phases/skipPhases; phases are: {}",
+                    phase_names(phases)
+                )));
+            }
+        }
+        Ok(SkipList(entries.to_vec()))
+    }
+
+    pub fn skips(&self, phase: &str, sub: Option<&str>) -> bool {
+        self.0.iter().any(|e| match (e.split_once('/'), sub) {
+            (None, _) => e == phase,
+            (Some((p, s)), Some(sub)) => p == phase && s == sub,
+            (Some(_), None) => false,
+        })
+    }
+}
+
+fn phase_names(phases: &[Phase]) -> String {
+    phases.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+}
+
+/// Runs a phase with its name, so callers (`boot`) can time and journal each one.
+pub trait PhaseObserver {
+    fn phase(&mut self, name: &str, run: &mut dyn FnMut() -> Result<()>) -> Result<()>;
+}
+
+/// Runs phases as they come, observing nothing.
+pub struct Unobserved;
+
+impl PhaseObserver for Unobserved {
+    fn phase(&mut self, _: &str, run: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        run()
+    }
+}
+
+/// Runs the phases in order, honouring the skip list.
+pub fn run_phases(
+    ctx: &InitContext,
+    phases: &[Phase],
+    skip: &SkipList,
+    observer: &mut dyn PhaseObserver,
+) -> Result<()> {
+    for phase in phases {
+        if skip.skips(phase.name, None) {
+            log::info!("[{}] Skipping phase", phase.name);
+            continue;
+        }
+        if phase.subphases.is_empty() {
+            observer.phase(phase.name, &mut || (phase.run)(ctx, phase.name, None))?;
+            continue;
+        }
+        for sub in phase.subphases {
+            if skip.skips(phase.name, Some(sub)) {
+                log::info!("[{}] Skipping sub-phase {sub}", phase.name);
+                continue;
+            }
+            let name = format!("{}/{sub}", phase.name);
+            observer.phase(&name, &mut || (phase.run)(ctx, phase.name, Some(sub)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `init phase <name> [all|<sub>]`.
+pub fn run_single_phase(ctx: &InitContext, name: &str, sub: Option<&str>) -> Result<()> {
+    let phase = PHASES.iter().find(|p| p.name == name).ok_or_else(|| {
+        Error::Usage(format!(
+            "unknown phase {name:?}; phases are: {}",
+            phase_names(PHASES)
+        ))
+    })?;
+    match sub {
+        None | Some("all") if phase.subphases.is_empty() => (phase.run)(ctx, name, None),
+        None | Some("all") => phase
+            .subphases
+            .iter()
+            .try_for_each(|s| (phase.run)(ctx, name, Some(s))),
+        Some(s) if phase.subphases.contains(&s) => (phase.run)(ctx, name, Some(s)),
+        Some(s) => Err(Error::Usage(format!(
+            "phase {name:?} has no sub-phase {s:?}; sub-phases are: all, {}",
+            phase.subphases.join(", ")
+        ))),
+    }
+}
+
+/// `kubeboot init [phase ...]`.
+pub fn run_command(root: &Root, cmd: InitCommand) -> Result<()> {
+    let facts = HostFacts::detect();
+    let host = preflight::RealHost::new(root.clone());
+    match cmd.phase {
+        Some(InitSub::Phase(p)) => {
+            let mut cfg = config::load_init(&p.args, &facts)?;
+            let upload_certs = cfg.upload_certs;
+            let key = online::prepare_secrets(&mut cfg, upload_certs)?;
+            let ctx = InitContext {
+                root,
+                cfg: &cfg,
+                dry_run: cfg.dry_run,
+                host: &host,
+                services: ServiceControl::for_run(root, cfg.dry_run, true),
+                certificate_key: key.as_ref(),
+            };
+            run_single_phase(&ctx, &p.phase, p.sub_phase.as_deref())
+        }
+        None => {
+            let cfg = config::load_init(&cmd.args, &facts)?;
+            run(root, cfg, &host, true, &mut Unobserved)
+        }
+    }
+}
+
+/// The whole `init` workflow for a resolved configuration (also used by `boot`).
+pub fn run(
+    root: &Root,
+    mut cfg: InitConfiguration,
+    host: &dyn preflight::Host,
+    start_kubelet: bool,
+    observer: &mut dyn PhaseObserver,
+) -> Result<()> {
+    let skip = SkipList::new(&cfg.skip_phases, PHASES)?;
+    check_external_ca(root, &cfg)?;
+    let upload_certs = cfg.upload_certs;
+    let key = online::prepare_secrets(&mut cfg, upload_certs)?;
+    let ctx = InitContext {
+        root,
+        cfg: &cfg,
+        dry_run: cfg.dry_run,
+        host,
+        services: ServiceControl::for_run(root, cfg.dry_run, start_kubelet),
+        certificate_key: key.as_ref(),
+    };
+    if ctx.dry_run {
+        log::info!(
+            "[dryrun] Writing files under {}; no API calls, no services started",
+            root.base().display()
+        );
+    }
+    run_phases(&ctx, PHASES, &skip, observer)
+}
+
+/// In kubeadm's external-CA mode every kubeconfig must be supplied; check before writing
+/// anything, so a half-prepared node is refused whole.
+fn check_external_ca(root: &Root, cfg: &InitConfiguration) -> Result<()> {
+    if !pki::external_cas(root, cfg)?.is_empty() {
+        kubeconfig::validate_for_external_ca(root, cfg)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nothing(_: &InitContext, _: &str, _: Option<&str>) -> Result<()> {
+        Ok(())
+    }
+
+    const TABLE: &[Phase] = &[
+        Phase {
+            name: "certs",
+            subphases: &["ca", "apiserver"],
+            run: nothing,
+        },
+        Phase {
+            name: "addon",
+            subphases: &["coredns", "kube-proxy"],
+            run: nothing,
+        },
+    ];
+
+    #[test]
+    fn skip_list_matches_phases_and_sub_phases() {
+        let skip = SkipList::new(&["addon/kube-proxy".into(), "certs".into()], TABLE).unwrap();
+        assert!(skip.skips("certs", None));
+        assert!(skip.skips("certs", Some("ca")));
+        assert!(skip.skips("addon", Some("kube-proxy")));
+        assert!(!skip.skips("addon", Some("coredns")));
+        assert!(!skip.skips("addon", None));
+    }
+
+    #[test]
+    fn unknown_skip_entries_are_refused_with_the_known_names() {
+        let e = SkipList::new(&["cert".into()], TABLE)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"cert\"") && e.contains("certs, addon"), "{e}");
+        assert!(SkipList::new(&["addon/dns".into()], TABLE).is_err());
+    }
+
+    #[test]
+    fn every_kubeadm_init_phase_is_in_kubeadms_order() {
+        let names: Vec<&str> = PHASES.iter().map(|p| p.name).collect();
+        assert_eq!(
+            names,
+            [
+                "preflight",
+                "certs",
+                "kubeconfig",
+                "etcd",
+                "control-plane",
+                "kubelet-start",
+                "wait-control-plane",
+                "upload-config",
+                "upload-certs",
+                "mark-control-plane",
+                "bootstrap-token",
+                "kubelet-finalize",
+                "addon",
+                "show-join-command"
+            ]
+        );
+    }
 }
