@@ -55,6 +55,9 @@ pub struct BootArgs {
     /// Read user-data from this file or http(s) URL instead of probing sources
     #[arg(long = "user-data", value_name = "PATH|URL")]
     pub user_data: Option<String>,
+    /// Preflight checks whose errors become warnings (comma-separated names, or all)
+    #[arg(long, value_delimiter = ',')]
+    pub ignore_preflight_errors: Vec<String>,
     /// Write files under the root but call no API and start no service; print API objects instead
     #[arg(long)]
     pub dry_run: bool,

@@ -2,7 +2,7 @@
 //! error, and the documented exit code a script or systemd unit can branch on.
 
 use crate::{
-    api, config, discovery, fs, kubeconfig, kubelet, manifests, pki, preflight, state,
+    api, cluster, config, discovery, fs, kubeconfig, kubelet, manifests, pki, preflight, state,
     tlsbootstrap, userdata,
 };
 
@@ -60,6 +60,8 @@ pub enum Error {
     UserData(#[from] userdata::Error),
     #[error(transparent)]
     State(#[from] state::Error),
+    #[error(transparent)]
+    Cluster(#[from] cluster::Error),
 }
 
 impl Error {
@@ -75,6 +77,41 @@ impl Error {
             Error::Discovery(e) => e.exit_code(),
             Error::TlsBootstrap(e) => e.exit_code(),
             Error::UserData(e) => e.exit_code(),
+            Error::Cluster(cluster::Error::Fs(_)) => ExitCode::Filesystem,
+            Error::Cluster(_) => ExitCode::Config,
+        }
+    }
+
+    /// What a person at the console should check, by class (the message itself names the path,
+    /// URL or field).
+    pub fn hint(&self) -> &'static str {
+        match self.exit_code() {
+            ExitCode::Ok => "",
+            ExitCode::Failure => "see the message above; re-run with -v 5 for details",
+            ExitCode::Usage => "see kubeboot --help",
+            ExitCode::Config => {
+                "fix the configuration or user-data named above; retrying will not help"
+            }
+            ExitCode::Preflight => {
+                "fix the host, or list the check in --ignore-preflight-errors / nodeRegistration.ignorePreflightErrors"
+            }
+            ExitCode::Filesystem => "check the path, free space and permissions under the root",
+            ExitCode::Trust => {
+                "the cluster could not be verified: check the bootstrap token and the CA pin \
+                 (--discovery-token-ca-cert-hash); if both are right, something between this node and \
+                 the API server is not the cluster"
+            }
+            ExitCode::Cluster => {
+                "check that the API server endpoint is reachable from this node and healthy; re-running \
+                 resumes where this attempt stopped"
+            }
+            ExitCode::TlsBootstrap => {
+                "check the CSR with 'kubectl get csr' and that kube-controller-manager auto-approves node \
+                 client certificates (ClusterRoleBinding kubeadm:node-autoapprove-bootstrap)"
+            }
+            ExitCode::NoUserData => {
+                "give this machine user-data (see README: sources), or run with --user-data PATH"
+            }
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod boot;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod discovery;
 pub mod error;

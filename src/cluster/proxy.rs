@@ -1,0 +1,465 @@
+//! `kubeadm init phase addon kube-proxy`: the kube-proxy ConfigMap (its KubeProxyConfiguration
+//! and an in-cluster kubeconfig), DaemonSet, ServiceAccount and RBAC, as kubeadm's
+//! `phases/addons/proxy` creates them.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{ConfigMap, EnvVar, ServiceAccount};
+
+use super::dns::decode;
+use super::rbac::{cluster_role_binding, get_named, group, role, role_binding, service_account};
+use super::uploadconfig::sign_config_map;
+use super::{BOOTSTRAPPERS_GROUP, Error, NS_SYSTEM, Object, Result, meta, yaml_quote};
+use crate::config::model::{ApiEndpoint, ClusterConfiguration};
+
+pub const KUBE_PROXY: &str = "kube-proxy";
+/// `KubeProxyClusterRoleBindingName` → `KubeProxyClusterRoleName`.
+pub const NODE_PROXIER_BINDING: &str = "kubeadm:node-proxier";
+pub const NODE_PROXIER_ROLE: &str = "system:node-proxier";
+const CONFIG_KEY: &str = "config.conf";
+const KUBECONFIG_KEY: &str = "kubeconfig.conf";
+const KUBECONFIG_PATH: &str = "/var/lib/kube-proxy/kubeconfig.conf";
+
+/// kubeadm's `GetControlPlaneEndpoint`: `https://` + `controlPlaneEndpoint` (its port, or the
+/// local bind port when it has none), else the local advertise address and bind port.
+pub fn control_plane_endpoint_url(
+    cfg: &ClusterConfiguration,
+    local: &ApiEndpoint,
+) -> Result<String> {
+    let advertise = local.advertise_address.ok_or(Error::NoAdvertiseAddress)?;
+    let bind_port = local.bind_port.to_string();
+    let Some(endpoint) = cfg
+        .control_plane_endpoint
+        .as_deref()
+        .filter(|e| !e.is_empty())
+    else {
+        return Ok(format!(
+            "https://{}",
+            join_host_port(&advertise.to_string(), &bind_port)
+        ));
+    };
+    let (host, port) = split_host_port(endpoint).ok_or_else(|| Error::InvalidField {
+        field: "controlPlaneEndpoint",
+        value: endpoint.to_string(),
+        reason: "must be host or host:port, with a DNS name or an IP address as host \
+                 (IPv6 in brackets when a port follows)",
+    })?;
+    let port = port.map_or(bind_port, str::to_string);
+    Ok(format!("https://{}", join_host_port(host, &port)))
+}
+
+fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// kubeadm's `ParseHostPort`: an IP or a DNS-1123 subdomain, optionally with a port 1..=65535.
+fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':')?)),
+        }
+    } else if s.parse::<IpAddr>().is_ok() {
+        (s, None)
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    if let Some(p) = port {
+        if !matches!(p.parse::<u16>(), Ok(1..)) || p.starts_with('+') {
+            return None;
+        }
+    }
+    let is_name = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    (is_name || host.parse::<IpAddr>().is_ok()).then_some((host, port))
+}
+
+/// `images.GetKubernetesImage("kube-proxy")`: `imageRepository/kube-proxy:<version>`, `+` in
+/// the version becoming `_` as in image tags.
+pub fn kube_proxy_image(cfg: &ClusterConfiguration) -> String {
+    let tag = cfg.kubernetes_version.to_string().replace('+', "_");
+    format!("{}/kube-proxy:{tag}", cfg.image_repository)
+}
+
+/// kubeadm's `GetProxyEnvVars` + `MergeKubeadmEnvVars`: the non-empty `*_proxy` variables of
+/// the given environment (any case), last value per name, sorted by name. kubeadm hands them to
+/// kube-proxy so that it can reach the API server through the same proxy.
+pub fn proxy_env_from(vars: impl IntoIterator<Item = (String, String)>) -> Vec<EnvVar> {
+    let merged: BTreeMap<String, String> = vars
+        .into_iter()
+        .filter(|(name, value)| name.to_lowercase().ends_with("_proxy") && !value.is_empty())
+        .collect();
+    merged
+        .into_iter()
+        .map(|(name, value)| EnvVar {
+            name,
+            value: Some(value),
+            value_from: None,
+        })
+        .collect()
+}
+
+/// The KubeProxyConfiguration kubeadm generates when the user gives none: an empty
+/// `kubeproxy.config.k8s.io/v1alpha1` object with kubeadm's three defaults (bindAddress
+/// `0.0.0.0`, or `::` when the advertise address is IPv6; clusterCIDR = podSubnet;
+/// clientConnection.kubeconfig), marshalled as kubeadm does: every field, keys sorted, zero
+/// values written out (the kube-proxy binary applies its own defaults when it loads it).
+pub fn kube_proxy_config(cfg: &ClusterConfiguration, local: &ApiEndpoint) -> String {
+    let bind = match local.advertise_address {
+        Some(IpAddr::V6(_)) => "'::'",
+        _ => "0.0.0.0",
+    };
+    let cluster_cidr = match &cfg.networking.pod_subnet {
+        Some(cidrs) => cidrs.to_string(),
+        None => "\"\"".to_string(),
+    };
+    KUBE_PROXY_CONFIGURATION
+        .replace("@BIND_ADDRESS@", bind)
+        .replace("@CLUSTER_CIDR@", &cluster_cidr)
+        .replace("@KUBECONFIG@", KUBECONFIG_PATH)
+}
+
+fn kubeconfig(server: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority: \
+         /var/run/secrets/kubernetes.io/serviceaccount/ca.crt\n    server: {server}\n  name: \
+         default\ncontexts:\n- context:\n    cluster: default\n    namespace: default\n    \
+         user: default\n  name: default\ncurrent-context: default\nusers:\n- name: default\n  \
+         user:\n    tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token"
+    )
+}
+
+/// The kube-proxy addon in kubeadm's order: ConfigMap `kube-proxy` (signed), DaemonSet
+/// `kube-proxy` (with `proxy_env` appended to its environment), ServiceAccount `kube-proxy`,
+/// ClusterRoleBinding `kubeadm:node-proxier`, Role and RoleBinding `kube-proxy` (bootstrap
+/// tokens may read the ConfigMap). Empty when `proxy.disabled`.
+pub fn kube_proxy_objects(
+    cfg: &ClusterConfiguration,
+    local: &ApiEndpoint,
+    proxy_env: &[EnvVar],
+) -> Result<Vec<Object>> {
+    if cfg.proxy_disabled {
+        return Ok(Vec::new());
+    }
+    let server = control_plane_endpoint_url(cfg, local)?;
+    // kubeadm embeds both documents in `|-` block scalars: no trailing newline.
+    let config = kube_proxy_config(cfg, local);
+    let mut config_map = ConfigMap {
+        metadata: meta(Some(NS_SYSTEM), KUBE_PROXY),
+        data: Some(BTreeMap::from([
+            (KUBECONFIG_KEY.to_string(), kubeconfig(&server)),
+            (
+                CONFIG_KEY.to_string(),
+                config.trim_end_matches('\n').to_string(),
+            ),
+        ])),
+        ..Default::default()
+    };
+    config_map.metadata.labels = Some(BTreeMap::from([("app".into(), KUBE_PROXY.into())]));
+    sign_config_map(&mut config_map);
+
+    let mut daemon_set: DaemonSet = decode(
+        "kube-proxy DaemonSet",
+        &DAEMON_SET.replace("@IMAGE@", &yaml_quote(&kube_proxy_image(cfg))),
+    )?;
+    if let Some(container) = daemon_set
+        .spec
+        .as_mut()
+        .and_then(|s| s.template.spec.as_mut())
+        .and_then(|s| s.containers.first_mut())
+    {
+        container
+            .env
+            .get_or_insert_with(Vec::new)
+            .extend(proxy_env.iter().cloned());
+    }
+
+    Ok(vec![
+        config_map.into(),
+        daemon_set.into(),
+        ServiceAccount {
+            metadata: meta(Some(NS_SYSTEM), KUBE_PROXY),
+            ..Default::default()
+        }
+        .into(),
+        cluster_role_binding(
+            NODE_PROXIER_BINDING,
+            NODE_PROXIER_ROLE,
+            vec![service_account(NS_SYSTEM, KUBE_PROXY)],
+        )
+        .into(),
+        role(
+            NS_SYSTEM,
+            KUBE_PROXY,
+            vec![get_named("configmaps", KUBE_PROXY)],
+        )
+        .into(),
+        role_binding(NS_SYSTEM, KUBE_PROXY, vec![group(BOOTSTRAPPERS_GROUP)]).into(),
+    ])
+}
+
+/// `kubeproxy.config.k8s.io/v1alpha1` KubeProxyConfiguration as Go's JSON→YAML marshalling
+/// prints the kubeadm-defaulted object for 1.31..=1.35 (fields without `omitempty` appear with
+/// their zero values; `featureGates` and `windowsRunAsService` are omitted when empty).
+const KUBE_PROXY_CONFIGURATION: &str = r#"apiVersion: kubeproxy.config.k8s.io/v1alpha1
+bindAddress: @BIND_ADDRESS@
+bindAddressHardFail: false
+clientConnection:
+  acceptContentTypes: ""
+  burst: 0
+  contentType: ""
+  kubeconfig: @KUBECONFIG@
+  qps: 0
+clusterCIDR: @CLUSTER_CIDR@
+configSyncPeriod: 0s
+conntrack:
+  maxPerCore: null
+  min: null
+  tcpBeLiberal: false
+  tcpCloseWaitTimeout: null
+  tcpEstablishedTimeout: null
+  udpStreamTimeout: 0s
+  udpTimeout: 0s
+detectLocal:
+  bridgeInterface: ""
+  interfaceNamePrefix: ""
+detectLocalMode: ""
+enableProfiling: false
+healthzBindAddress: ""
+hostnameOverride: ""
+iptables:
+  localhostNodePorts: null
+  masqueradeAll: false
+  masqueradeBit: null
+  minSyncPeriod: 0s
+  syncPeriod: 0s
+ipvs:
+  excludeCIDRs: null
+  minSyncPeriod: 0s
+  scheduler: ""
+  strictARP: false
+  syncPeriod: 0s
+  tcpFinTimeout: 0s
+  tcpTimeout: 0s
+  udpTimeout: 0s
+kind: KubeProxyConfiguration
+logging:
+  flushFrequency: 0
+  options:
+    json:
+      infoBufferSize: "0"
+    text:
+      infoBufferSize: "0"
+  verbosity: 0
+metricsBindAddress: ""
+mode: ""
+nftables:
+  masqueradeAll: false
+  masqueradeBit: null
+  minSyncPeriod: 0s
+  syncPeriod: 0s
+nodePortAddresses: null
+oomScoreAdj: null
+portRange: ""
+showHiddenMetricsForVersion: ""
+winkernel:
+  enableDSR: false
+  forwardHealthCheckVip: false
+  networkName: ""
+  rootHnsEndpointName: ""
+  sourceVip: ""
+"#;
+
+const DAEMON_SET: &str = r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  labels:
+    k8s-app: kube-proxy
+  name: kube-proxy
+  namespace: kube-system
+spec:
+  selector:
+    matchLabels:
+      k8s-app: kube-proxy
+  updateStrategy:
+    type: RollingUpdate
+  template:
+    metadata:
+      labels:
+        k8s-app: kube-proxy
+    spec:
+      priorityClassName: system-node-critical
+      containers:
+      - name: kube-proxy
+        image: @IMAGE@
+        imagePullPolicy: IfNotPresent
+        command:
+        - /usr/local/bin/kube-proxy
+        - --config=/var/lib/kube-proxy/config.conf
+        - --hostname-override=$(NODE_NAME)
+        securityContext:
+          privileged: true
+        volumeMounts:
+        - mountPath: /var/lib/kube-proxy
+          name: kube-proxy
+        - mountPath: /run/xtables.lock
+          name: xtables-lock
+          readOnly: false
+        - mountPath: /lib/modules
+          name: lib-modules
+          readOnly: true
+        env:
+          - name: NODE_NAME
+            valueFrom:
+              fieldRef:
+                fieldPath: spec.nodeName
+      hostNetwork: true
+      serviceAccountName: kube-proxy
+      volumes:
+      - name: kube-proxy
+        configMap:
+          name: kube-proxy
+      - name: xtables-lock
+        hostPath:
+          path: /run/xtables.lock
+          type: FileOrCreate
+      - name: lib-modules
+        hostPath:
+          path: /lib/modules
+      tolerations:
+      - operator: Exists
+      nodeSelector:
+        kubernetes.io/os: linux
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::tests_support::{cluster_config, local_endpoint};
+
+    #[test]
+    fn endpoint_url_as_kubeadm_builds_it() {
+        let mut cfg = cluster_config();
+        let local = local_endpoint();
+        assert_eq!(
+            control_plane_endpoint_url(&cfg, &local).unwrap(),
+            "https://192.168.0.10:6443"
+        );
+        for (cpe, url) in [
+            ("lb.example.com", "https://lb.example.com:6443"),
+            ("lb.example.com:443", "https://lb.example.com:443"),
+            ("10.0.0.1:8443", "https://10.0.0.1:8443"),
+            ("fd00::1", "https://[fd00::1]:6443"),
+            ("[fd00::1]:443", "https://[fd00::1]:443"),
+        ] {
+            cfg.control_plane_endpoint = Some(cpe.into());
+            assert_eq!(
+                control_plane_endpoint_url(&cfg, &local).unwrap(),
+                url,
+                "{cpe}"
+            );
+        }
+        for bad in [
+            "lb.example.com:0",
+            "lb.example.com:x",
+            "Bad_Host",
+            "a b:1",
+            "[fd00::1",
+        ] {
+            cfg.control_plane_endpoint = Some(bad.into());
+            assert!(control_plane_endpoint_url(&cfg, &local).is_err(), "{bad}");
+        }
+        let no_address = ApiEndpoint {
+            advertise_address: None,
+            bind_port: 6443,
+        };
+        cfg.control_plane_endpoint = None;
+        assert!(matches!(
+            control_plane_endpoint_url(&cfg, &no_address),
+            Err(Error::NoAdvertiseAddress)
+        ));
+    }
+
+    #[test]
+    fn proxy_env_keeps_set_proxy_variables_sorted() {
+        let env = proxy_env_from([
+            ("PATH".to_string(), "/bin".to_string()),
+            ("no_proxy".to_string(), "10.0.0.0/8".to_string()),
+            ("HTTPS_PROXY".to_string(), "http://proxy:3128".to_string()),
+            ("FTP_PROXY".to_string(), String::new()),
+        ]);
+        let names: Vec<_> = env.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["HTTPS_PROXY", "no_proxy"]);
+    }
+
+    #[test]
+    fn config_follows_pod_subnet_and_address_family() {
+        let cfg = cluster_config();
+        let text = kube_proxy_config(&cfg, &local_endpoint());
+        assert!(text.contains("\nbindAddress: 0.0.0.0\n"));
+        assert!(text.contains("\nclusterCIDR: 10.244.0.0/16\n"));
+        let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(v["clientConnection"]["kubeconfig"], KUBECONFIG_PATH);
+        let mut v6 = cluster_config();
+        v6.networking.pod_subnet = None;
+        let local = ApiEndpoint {
+            advertise_address: Some("fd00::10".parse().unwrap()),
+            bind_port: 6443,
+        };
+        let v: serde_yaml::Value = serde_yaml::from_str(&kube_proxy_config(&v6, &local)).unwrap();
+        assert_eq!(v["bindAddress"], "::");
+        assert_eq!(v["clusterCIDR"], "");
+    }
+
+    #[test]
+    fn image_and_env_land_in_the_daemonset() {
+        let cfg = cluster_config();
+        let env = proxy_env_from([("HTTP_PROXY".to_string(), "http://p:3128".to_string())]);
+        let objects = kube_proxy_objects(&cfg, &local_endpoint(), &env).unwrap();
+        let Object::DaemonSet(ds) = &objects[1] else {
+            panic!()
+        };
+        let c = &ds
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0];
+        assert_eq!(
+            c.image.as_deref(),
+            Some("registry.k8s.io/kube-proxy:v1.34.2")
+        );
+        let names: Vec<_> = c.env.iter().flatten().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["NODE_NAME", "HTTP_PROXY"]);
+        let mut off = cfg.clone();
+        off.proxy_disabled = true;
+        assert!(
+            kube_proxy_objects(&off, &local_endpoint(), &[])
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
