@@ -714,4 +714,143 @@ mod tests {
             check_issued_certificate(&csr, "testnode", &crt, other_ca.as_bytes(), now).unwrap_err();
         assert!(e.to_string().contains("does not chain"), "{e}");
     }
+
+    #[test]
+    fn the_pending_key_is_written_private_first_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let first = load_or_generate_key(&root).unwrap();
+        let meta = std::fs::metadata(root.path(PENDING_KEY_FILE)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let pem = String::from_utf8(root.read(PENDING_KEY_FILE).unwrap()).unwrap();
+        assert!(
+            pem.starts_with("-----BEGIN EC PRIVATE KEY-----\n"),
+            "SEC1, as the kubelet"
+        );
+        let again = load_or_generate_key(&root).unwrap();
+        assert_eq!(
+            again.subject_public_key_info(),
+            first.subject_public_key_info()
+        );
+        // The same key gives the same CSR name: a retry finds its CSR.
+        assert_eq!(
+            node_csr_for_key(first, "n1").unwrap().name,
+            node_csr_for_key(again, "n1").unwrap().name
+        );
+        forget_pending_key(&root).unwrap();
+        assert!(!root.exists(PENDING_KEY_FILE));
+
+        root.write_atomic(PENDING_KEY_FILE, b"garbage", 0o600)
+            .unwrap();
+        load_or_generate_key(&root).unwrap();
+        assert_ne!(root.read(PENDING_KEY_FILE).unwrap(), b"garbage");
+    }
+
+    #[test]
+    fn the_golden_key_reads_back_and_writes_as_sec1() {
+        let csr = golden_csr();
+        let pem = sec1_pem(&csr.key).unwrap();
+        let again = key_from_pem(pem.as_bytes()).unwrap();
+        assert_eq!(
+            again.subject_public_key_info(),
+            csr.key.subject_public_key_info()
+        );
+        assert!(pem.lines().all(|l| l.len() <= 64));
+    }
+
+    #[test]
+    fn the_store_file_is_named_and_laid_out_as_the_kubelets() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let csr = golden_csr();
+        // 2026-11-23 09:37:20 UTC
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_426_640);
+        let path = store_client_certificate(&root, &golden("testnode.crt"), &csr.key, now).unwrap();
+        assert_eq!(
+            path,
+            "/var/lib/kubelet/pki/kubelet-client-2026-11-23-09-37-20.pem"
+        );
+        let link = std::fs::read_link(root.path(CURRENT_CLIENT_PEM)).unwrap();
+        assert_eq!(link, std::path::PathBuf::from(&path));
+        let text = String::from_utf8(root.read(&path).unwrap()).unwrap();
+        let blocks: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("-----BEGIN"))
+            .collect();
+        assert_eq!(
+            blocks,
+            [
+                "-----BEGIN CERTIFICATE-----",
+                "-----BEGIN EC PRIVATE KEY-----"
+            ]
+        );
+        crate::api::ClientIdentity::from_pem(text.as_bytes(), text.as_bytes(), "store").unwrap();
+    }
+
+    fn csr_with(status: serde_json::Value) -> CertificateSigningRequest {
+        serde_json::from_value(serde_json::json!({
+            "metadata": { "name": "x" },
+            "spec": { "request": "", "signerName": SIGNER_NAME },
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn csr_conditions_decide_as_client_go() {
+        let cond = |t: &str, s: &str| serde_json::json!({ "type": t, "status": s, "reason": "R", "message": "M" });
+        assert!(matches!(
+            csr_state(&csr_with(serde_json::json!({}))),
+            CsrState::Pending
+        ));
+        assert!(matches!(
+            csr_state(&csr_with(
+                serde_json::json!({ "conditions": [cond("Approved", "True")] })
+            )),
+            CsrState::Approved
+        ));
+        assert!(matches!(
+            csr_state(&csr_with(serde_json::json!({
+                "conditions": [cond("Approved", "True")], "certificate": "Q0VSVA==" }))),
+            CsrState::Issued(c) if c == b"CERT"
+        ));
+        assert!(matches!(
+            csr_state(&csr_with(serde_json::json!({
+                "conditions": [cond("Approved", "True"), cond("Denied", "True")] }))),
+            CsrState::Denied { reason, message } if reason == "R" && message == "M"
+        ));
+        assert!(matches!(
+            csr_state(&csr_with(
+                serde_json::json!({ "conditions": [cond("Failed", "True")] })
+            )),
+            CsrState::Failed { .. }
+        ));
+        // A certificate without approval is not taken.
+        assert!(matches!(
+            csr_state(&csr_with(serde_json::json!({ "certificate": "Q0VSVA==" }))),
+            CsrState::Pending
+        ));
+    }
+
+    #[test]
+    fn an_existing_csr_is_reused_only_if_it_is_ours() {
+        let ours = golden_csr();
+        let real: CertificateSigningRequest =
+            serde_json::from_slice(&golden("csr-testnode.json")).unwrap();
+        ensure_compatible(&real, &ours).unwrap();
+
+        let other = new_node_csr("testnode").unwrap();
+        let e = ensure_compatible(&real, &other).unwrap_err();
+        assert!(e.to_string().contains("another public key"), "{e}");
+        let e = ensure_compatible(
+            &real,
+            &node_csr_for_key(golden_csr().key, "othernode").unwrap(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("its subject is"), "{e}");
+        let mut wrong_signer = real.clone();
+        wrong_signer.spec.signer_name = "example.com/other".into();
+        assert!(ensure_compatible(&wrong_signer, &ours).is_err());
+    }
 }
