@@ -2,8 +2,8 @@
 //! error, and the documented exit code a script or systemd unit can branch on.
 
 use crate::{
-    api, cluster, config, discovery, fs, kubeconfig, kubelet, manifests, pki, preflight, state,
-    tlsbootstrap, userdata,
+    api, cluster, config, discovery, etcd, fs, kubeconfig, kubelet, manifests, pki, preflight,
+    state, tlsbootstrap, userdata,
 };
 
 /// Exit codes (documented in the README; scripts rely on them, keep them stable).
@@ -62,6 +62,8 @@ pub enum Error {
     State(#[from] state::Error),
     #[error(transparent)]
     Cluster(#[from] cluster::Error),
+    #[error(transparent)]
+    Etcd(#[from] etcd::Error),
 }
 
 impl Error {
@@ -79,6 +81,7 @@ impl Error {
             Error::UserData(e) => e.exit_code(),
             Error::Cluster(cluster::Error::Fs(_)) => ExitCode::Filesystem,
             Error::Cluster(_) => ExitCode::Config,
+            Error::Etcd(e) => e.exit_code(),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod etcd;
 pub mod fs;
 pub mod init;
 pub mod join;

@@ -1,12 +1,39 @@
 //! kubeadm's configuration API: multi-document YAML of `InitConfiguration`,
 //! `ClusterConfiguration`, `JoinConfiguration` (`kubeadm.k8s.io/v1beta3` and `v1beta4`),
-//! `KubeletConfiguration` (`kubelet.config.k8s.io/v1beta1`) and kubeboot's own
-//! `BootConfiguration`. Documents are decoded strictly into the internal model (`model`),
-//! defaulted as kubeadm does, then overridden by command-line flags as kubeadm allows.
+//! `KubeletConfiguration` (`kubelet.config.k8s.io/v1beta1`), `KubeProxyConfiguration`
+//! (`kubeproxy.config.k8s.io/v1alpha1`) and kubeboot's own `BootConfiguration`
+//! (`kubeboot.io/v1alpha1`).
+//!
+//! The pipeline, as kubeadm's: `split_documents` → `decode` (strict per-version serde types,
+//! converted into `model` with kubeadm's static defaults) → `init_from_documents` /
+//! `join_from_documents` (the flags kubeadm allows beside `--config`, then dynamic defaults
+//! from `HostFacts`, then `validation`). `load_init` / `load_join` do the same from
+//! `--config` or from flags alone. `cluster_configuration_yaml` and
+//! `cluster_configuration_from_yaml` write and read the `kubeadm-config` ConfigMap.
+//!
+//! Stricter than kubeadm on purpose: unknown fields and unknown kinds are errors (kubeadm
+//! warns), since a typo in first-boot user-data must stop the node, not be ignored.
 
+mod convert;
+mod de;
+pub mod defaults;
+mod documents;
+pub mod duration;
+mod encode;
+mod flags;
+mod host;
 pub mod model;
 pub mod net;
+mod v1beta3;
+mod v1beta4;
+pub mod validation;
 pub mod version;
+
+pub use convert::parse_bootstrap_token;
+pub use documents::{DocumentSource, Documents, decode, split_documents, unknown_kubelet_fields};
+pub use encode::{cluster_configuration_from_yaml, cluster_configuration_yaml};
+pub use flags::{init_from_documents, join_from_documents, load_init, load_join};
+pub use host::HostFacts;
 
 use std::fmt;
 
@@ -65,3 +92,6 @@ impl RawDocument {
             .and_then(serde_yaml::Value::as_str)
     }
 }
+
+#[cfg(test)]
+mod tests;

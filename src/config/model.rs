@@ -241,7 +241,8 @@ impl Default for Timeouts {
 /// unknown fields are warned about, not rejected (as kubeadm does for component configs).
 pub type KubeletConfigDoc = serde_yaml::Mapping;
 
-#[derive(Debug, Clone, PartialEq)]
+/// `Debug` shows whether a certificate key is set, never the key.
+#[derive(Clone, PartialEq)]
 pub struct InitConfiguration {
     pub cluster: ClusterConfiguration,
     pub bootstrap_tokens: Vec<BootstrapToken>,
@@ -253,6 +254,10 @@ pub struct InitConfiguration {
     pub skip_phases: Vec<String>,
     pub timeouts: Timeouts,
     pub kubelet: KubeletConfigDoc,
+    /// The user's KubeProxyConfiguration document; empty when none was given.
+    pub kube_proxy: KubeProxyConfigDoc,
+    /// `--dry-run` or v1beta4 `dryRun`: write files under the root, change nothing else.
+    pub dry_run: bool,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -285,7 +290,8 @@ pub enum Discovery {
     File(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` shows whether a certificate key is set, never the key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct JoinControlPlane {
     pub local_api_endpoint: ApiEndpoint,
     pub certificate_key: Option<String>,
@@ -301,4 +307,91 @@ pub struct JoinConfiguration {
     pub control_plane: Option<JoinControlPlane>,
     pub skip_phases: Vec<String>,
     pub timeouts: Timeouts,
+    /// `--dry-run` or v1beta4 `dryRun`.
+    pub dry_run: bool,
+}
+
+/// The user's KubeProxyConfiguration document (`kubeproxy.config.k8s.io/v1alpha1`), kept as a
+/// YAML mapping for the kube-proxy addon; kube-proxy validates its own fields.
+pub type KubeProxyConfigDoc = serde_yaml::Mapping;
+
+/// What `kubeboot boot` should do on this machine (`BootConfiguration.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BootMode {
+    Init,
+    Join,
+    /// The designated `initializer` runs init, every other node joins (default).
+    #[default]
+    Auto,
+}
+
+/// Upper bounds on the slow steps of `kubeboot boot`; `None` = the kubeadm timeout applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BootDeadlines {
+    pub discovery: Option<Duration>,
+    pub tls_bootstrap: Option<Duration>,
+    pub total: Option<Duration>,
+}
+
+/// kubeboot's own document (`kubeboot.io/v1alpha1`, kind `BootConfiguration`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootConfiguration {
+    pub mode: BootMode,
+    /// Node name or IP address of the node that initialises the cluster in `auto` mode.
+    pub initializer: Option<String>,
+    pub deadlines: BootDeadlines,
+    /// Start (or restart) the kubelet service at the end (default true).
+    pub start_kubelet: bool,
+}
+
+impl Default for BootConfiguration {
+    fn default() -> Self {
+        BootConfiguration {
+            mode: BootMode::Auto,
+            initializer: None,
+            deadlines: BootDeadlines::default(),
+            start_kubelet: true,
+        }
+    }
+}
+
+fn redacted(secret: &Option<String>) -> &'static str {
+    if secret.is_some() {
+        "Some(<redacted>)"
+    } else {
+        "None"
+    }
+}
+
+impl std::fmt::Debug for InitConfiguration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitConfiguration")
+            .field("cluster", &self.cluster)
+            .field("bootstrap_tokens", &self.bootstrap_tokens)
+            .field("node_registration", &self.node_registration)
+            .field("local_api_endpoint", &self.local_api_endpoint)
+            .field(
+                "certificate_key",
+                &format_args!("{}", redacted(&self.certificate_key)),
+            )
+            .field("upload_certs", &self.upload_certs)
+            .field("skip_phases", &self.skip_phases)
+            .field("timeouts", &self.timeouts)
+            .field("kubelet", &self.kubelet)
+            .field("kube_proxy", &self.kube_proxy)
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for JoinControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinControlPlane")
+            .field("local_api_endpoint", &self.local_api_endpoint)
+            .field(
+                "certificate_key",
+                &format_args!("{}", redacted(&self.certificate_key)),
+            )
+            .finish()
+    }
 }
