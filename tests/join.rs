@@ -137,6 +137,7 @@ fn join_config_with(srv: &TestApiServer, token_str: &str, pins: Vec<String>) -> 
         // Preflight inspects the machine running the tests; tests/preflight.rs covers it.
         skip_phases: vec!["preflight".into()],
         timeouts: Timeouts::default(),
+        dry_run: false,
     }
 }
 
@@ -756,4 +757,79 @@ fn vm_hwm_kb() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+// ---- the command line -----------------------------------------------------------------------
+
+fn kubeboot(root: &Root, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kubeboot"))
+        .arg("--root")
+        .arg(root.base())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_dry_run_prints_the_requests_and_touches_neither_network_nor_disk() {
+    let sb = sandbox();
+    let pin = format!("sha256:{}", "ab".repeat(32));
+    // 192.0.2.1 (TEST-NET-1) is unreachable: any request would fail the command.
+    let out = kubeboot(
+        &sb.root,
+        &[
+            "join",
+            "192.0.2.1:6443",
+            "--token",
+            TOKEN,
+            "--discovery-token-ca-cert-hash",
+            &pin,
+            "--node-name",
+            NODE,
+            "--skip-phases",
+            "preflight",
+            "--dry-run",
+        ],
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    let docs: Vec<serde_yaml::Value> = stdout
+        .split("---\n")
+        .map(|d| serde_yaml::from_str(d).unwrap())
+        .collect();
+    assert_eq!(docs[0]["server"], "https://192.0.2.1:6443");
+    assert_eq!(docs[0]["path"], CLUSTER_INFO_PATH);
+    assert!(
+        docs.iter()
+            .any(|d| d["method"] == "POST" && d["path"] == CSR_PATH)
+    );
+    assert!(stderr.contains("[dryrun]"), "{stderr}");
+    assert_no_secret(&stdout);
+    assert_no_secret(&stderr);
+    assert!(tree(&sb.root).is_empty());
+}
+
+#[test]
+fn cli_control_plane_join_is_refused_as_not_supported_yet() {
+    let sb = sandbox();
+    let pin = format!("sha256:{}", "ab".repeat(32));
+    let out = kubeboot(
+        &sb.root,
+        &[
+            "join",
+            "192.0.2.1:6443",
+            "--token",
+            TOKEN,
+            "--discovery-token-ca-cert-hash",
+            &pin,
+            "--node-name",
+            NODE,
+            "--control-plane",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(ExitCode::Config as i32));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("not supported yet"), "{stderr}");
+    assert!(tree(&sb.root).is_empty());
 }

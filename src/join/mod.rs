@@ -28,11 +28,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::api::{self, Backoff, Client, ClientOptions, RetryPolicy, Trust};
 use crate::cli::{JoinArgs, TlsBootstrapMode};
-use crate::config::ConfigError;
-use crate::config::model::{
-    BootstrapTokenDiscovery, BootstrapTokenString, Discovery, JoinConfiguration, NodeRegistration,
-    Timeouts,
-};
+use crate::config::model::JoinConfiguration;
+use crate::config::{self, ConfigError, HostFacts};
 use crate::discovery::{self, BootstrapCredentials, ClusterInfo, DiscoveryOptions};
 use crate::fs::{Root, mode};
 use crate::kubelet::{self, KubeletHost};
@@ -44,10 +41,7 @@ use crate::{Error, Result};
 
 pub use dry_run::{PlannedRequest, to_yaml as planned_requests_yaml};
 pub use kubeconfig::TOKEN_USER;
-pub use remote::{
-    RemoteConfig, decode_cluster_configuration, decode_kubelet_configuration,
-    kubelet_config_map_name,
-};
+pub use remote::{RemoteConfig, decode_kubelet_configuration, kubelet_config_map_name};
 
 /// kubeboot's join phases, in order, as `boot` records them.
 pub const PHASES: [&str; 5] = [
@@ -78,12 +72,11 @@ const KUBEADM_JOIN_PHASES: &[&str] = &[
     "wait-control-plane",
 ];
 
-const DEFAULT_CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";
-
 /// How a join runs: everything that is not the JoinConfiguration. Tests replace the host, the
 /// clocks, the timeouts and the retry policies.
 pub struct JoinOptions {
-    /// Send nothing and write nothing; return the requests that would be made.
+    /// Send nothing and write nothing; return the requests that would be made. The
+    /// configuration's `dryRun` has the same effect.
     pub dry_run: bool,
     pub tls_bootstrap: TlsBootstrapMode,
     pub services: ServiceControl,
@@ -91,8 +84,6 @@ pub struct JoinOptions {
     pub host: Box<dyn preflight::Host>,
     /// Host facts for the kubelet files.
     pub kubelet_host: KubeletHost,
-    /// `--ignore-preflight-errors` (the configuration's list is added).
-    pub ignore_preflight_errors: Vec<String>,
     pub discovery: DiscoveryOptions,
     /// Retries of each API call made with the bootstrap credentials; its clock also paces the
     /// CSR polls.
@@ -116,7 +107,6 @@ impl JoinOptions {
             services: ServiceControl::for_run(root, dry_run, true),
             host: Box::new(RealHost::new(root.clone())),
             kubelet_host: KubeletHost::detect(root),
-            ignore_preflight_errors: Vec::new(),
             discovery: DiscoveryOptions::default(),
             api_retry: RetryPolicy::standard(),
             connect_timeout: Duration::from_secs(10),
@@ -147,11 +137,10 @@ pub struct JoinOutcome {
 
 /// `kubeboot join`.
 pub fn run_command(root: &Root, args: JoinArgs) -> Result<()> {
-    let mut opts = JoinOptions::new(root, args.dry_run, args.tls_bootstrap);
-    opts.ignore_preflight_errors = args.ignore_preflight_errors.clone();
-    let cfg = config_from_flags(&args, &opts.kubelet_host.hostname)?;
+    let cfg = config::load_join(&args, &HostFacts::detect())?;
+    let opts = JoinOptions::new(root, cfg.dry_run, args.tls_bootstrap);
     let outcome = run(root, &cfg, &opts)?;
-    if opts.dry_run {
+    if !outcome.planned_requests.is_empty() {
         print!("{}", planned_requests_yaml(&outcome.planned_requests));
     } else if outcome.csr_name.is_some() {
         println!(
@@ -191,7 +180,7 @@ pub fn run(root: &Root, cfg: &JoinConfiguration, opts: &JoinOptions) -> Result<J
     } else {
         outcome.preflight_warnings = preflight_phase(root, cfg, opts)?;
     }
-    if opts.dry_run {
+    if opts.dry_run || cfg.dry_run {
         log::info!(
             "[dryrun] Dry run: no request is sent and no file is written; the requests a join \
              would make are printed instead"
@@ -218,11 +207,12 @@ pub fn preflight_phase(
     cfg: &JoinConfiguration,
     opts: &JoinOptions,
 ) -> Result<Vec<String>> {
+    // The configuration carries `--ignore-preflight-errors` merged with its own list.
     Ok(preflight::run_join_checks(
         root,
         opts.host.as_ref(),
         cfg,
-        &opts.ignore_preflight_errors,
+        &[],
     )?)
 }
 
@@ -464,96 +454,5 @@ impl SkipPhases {
             preflight: has("preflight"),
             kubelet_start: has("kubelet-start"),
         })
-    }
-}
-
-/// The JoinConfiguration of a command line without `--config`.
-// TODO(config): replace with `config::load_join` once the config parser is merged.
-fn config_from_flags(args: &JoinArgs, hostname: &str) -> Result<JoinConfiguration> {
-    let invalid = |field: &str, reason: String| {
-        Error::Config(ConfigError {
-            origin: "command line".into(),
-            document: None,
-            kind: None,
-            field: Some(field.into()),
-            reason,
-        })
-    };
-    if args.config.is_some() {
-        return Err(Error::Usage(
-            "kubeboot join --config is not supported yet; use flags".into(),
-        ));
-    }
-    if args.control_plane {
-        return Err(invalid(
-            "--control-plane",
-            "joining a control-plane node is not supported yet by kubeboot".into(),
-        ));
-    }
-    let discovery_token = args.discovery_token.as_ref().or(args.token.as_ref());
-    let tls_token = args.tls_bootstrap_token.as_ref().or(args.token.as_ref());
-    let discovery = match (&args.discovery_file, &args.api_server_endpoint) {
-        (Some(file), _) => Discovery::File(file.clone()),
-        (None, Some(endpoint)) => {
-            let token = discovery_token.ok_or_else(|| {
-                invalid(
-                    "--discovery-token",
-                    "token discovery needs --token or --discovery-token".into(),
-                )
-            })?;
-            Discovery::BootstrapToken(BootstrapTokenDiscovery {
-                api_server_endpoint: endpoint.clone(),
-                token: parse_token(token).map_err(|r| invalid("--discovery-token", r))?,
-                ca_cert_hashes: args.discovery_token_ca_cert_hash.clone(),
-                unsafe_skip_ca_verification: args.discovery_token_unsafe_skip_ca_verification,
-            })
-        }
-        (None, None) => {
-            return Err(invalid(
-                "api-server-endpoint",
-                "give the API server endpoint (host:port) or --discovery-file".into(),
-            ));
-        }
-    };
-    let tls_bootstrap_token = tls_token
-        .map(|t| parse_token(t))
-        .transpose()
-        .map_err(|r| invalid("--tls-bootstrap-token", r))?;
-    Ok(JoinConfiguration {
-        node_registration: NodeRegistration {
-            name: args
-                .node_name
-                .clone()
-                .unwrap_or_else(|| hostname.to_lowercase()),
-            cri_socket: args
-                .cri_socket
-                .clone()
-                .unwrap_or_else(|| DEFAULT_CRI_SOCKET.into()),
-            taints: None,
-            kubelet_extra_args: Vec::new(),
-            ignore_preflight_errors: Vec::new(),
-            image_pull_policy: "IfNotPresent".into(),
-        },
-        ca_cert_path: "/etc/kubernetes/pki/ca.crt".into(),
-        discovery,
-        tls_bootstrap_token,
-        control_plane: None,
-        skip_phases: args.skip_phases.clone(),
-        timeouts: Timeouts::default(),
-    })
-}
-
-/// `[a-z0-9]{6}.[a-z0-9]{16}`. The reason never quotes the token.
-fn parse_token(token: &str) -> std::result::Result<BootstrapTokenString, String> {
-    let valid = |s: &str, len: usize| {
-        s.len() == len
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    };
-    match token.split_once('.') {
-        Some((id, secret)) if valid(id, 6) && valid(secret, 16) => {
-            Ok(BootstrapTokenString::new(id.into(), secret.into()))
-        }
-        _ => Err("the bootstrap token does not match the format [a-z0-9]{6}.[a-z0-9]{16}".into()),
     }
 }

@@ -20,6 +20,9 @@ use super::*;
 use crate::ExitCode;
 use crate::api::FakeClock;
 use crate::api::testserver::{TestCa, TestRequest, TestResponse, TestServer};
+use crate::config::model::{
+    BootstrapTokenDiscovery, BootstrapTokenString, Discovery, NodeRegistration, Timeouts,
+};
 use crate::discovery::{jws, pin};
 use crate::preflight::{Cgroups, Host, ServiceState};
 
@@ -304,7 +307,7 @@ fn join_config(cluster: &FakeCluster) -> JoinConfiguration {
     JoinConfiguration {
         node_registration: NodeRegistration {
             name: NODE.into(),
-            cri_socket: DEFAULT_CRI_SOCKET.into(),
+            cri_socket: "unix:///var/run/containerd/containerd.sock".into(),
             taints: None,
             kubelet_extra_args: vec![],
             ignore_preflight_errors: vec![],
@@ -321,6 +324,7 @@ fn join_config(cluster: &FakeCluster) -> JoinConfiguration {
         control_plane: None,
         skip_phases: vec!["preflight".into()],
         timeouts: Timeouts::default(),
+        dry_run: false,
     }
 }
 
@@ -863,37 +867,13 @@ fn hostname_override_names_the_node_and_the_csr() {
 }
 
 #[test]
-fn flags_become_a_worker_join_configuration() {
-    let args = JoinArgs {
-        api_server_endpoint: Some("10.0.0.1:6443".into()),
-        token: Some(format!("{TOKEN_ID}.{TOKEN_SECRET}")),
-        discovery_token_ca_cert_hash: vec!["sha256:aa".into()],
-        ..JoinArgs::default()
-    };
-    let cfg = config_from_flags(&args, "Worker-7").unwrap();
-    assert_eq!(cfg.node_registration.name, "worker-7");
-    assert_eq!(cfg.tls_bootstrap_token, Some(token()));
-    let Discovery::BootstrapToken(td) = &cfg.discovery else {
-        panic!("token discovery")
-    };
-    assert_eq!(td.api_server_endpoint, "10.0.0.1:6443");
-    assert_eq!(td.token, token());
-
-    let bad = JoinArgs {
-        token: Some(format!("{TOKEN_ID}.{TOKEN_SECRET}X")),
-        ..args.clone()
-    };
-    let err = config_from_flags(&bad, "w").unwrap_err();
-    assert_eq!(err.exit_code(), ExitCode::Config);
-    assert_no_secret(&err.to_string());
-    let cp = JoinArgs {
-        control_plane: true,
-        ..args
-    };
-    assert!(
-        config_from_flags(&cp, "w")
-            .unwrap_err()
-            .to_string()
-            .contains("not supported")
-    );
+fn the_configurations_dry_run_is_a_dry_run() {
+    let cluster = FakeCluster::start(Signer::Honest);
+    let mut cfg = join_config(&cluster);
+    cfg.dry_run = true;
+    let (_dir, root) = sandbox();
+    let outcome = run(&root, &cfg, &options(&FakeClock::new())).unwrap();
+    assert!(!outcome.planned_requests.is_empty());
+    assert!(cluster.server.requests().is_empty());
+    assert!(tree(&root).is_empty());
 }
