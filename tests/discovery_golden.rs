@@ -252,6 +252,7 @@ fn join_config(
         control_plane: None,
         skip_phases: vec![],
         timeouts: Timeouts::default(),
+        dry_run: false,
     }
 }
 

@@ -74,6 +74,8 @@ fn base_config() -> InitConfiguration {
         skip_phases: vec![],
         timeouts: Timeouts::default(),
         kubelet: KubeletConfigDoc::new(),
+        kube_proxy: Default::default(),
+        dry_run: false,
     }
 }
 

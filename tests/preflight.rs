@@ -194,6 +194,8 @@ fn init_config() -> InitConfiguration {
         skip_phases: vec![],
         timeouts: Timeouts::default(),
         kubelet: Default::default(),
+        kube_proxy: Default::default(),
+        dry_run: false,
     }
 }
 
@@ -214,6 +216,7 @@ fn join_config(endpoint: &str) -> JoinConfiguration {
         control_plane: None,
         skip_phases: vec![],
         timeouts: Timeouts::default(),
+        dry_run: false,
     }
 }
 

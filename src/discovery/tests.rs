@@ -38,6 +38,7 @@ fn join_config(discovery: Discovery) -> JoinConfiguration {
         control_plane: None,
         skip_phases: vec![],
         timeouts: Timeouts::default(),
+        dry_run: false,
     }
 }
 

@@ -272,6 +272,8 @@ pub(crate) mod testutil {
             skip_phases: vec![],
             timeouts: Timeouts::default(),
             kubelet: KubeletConfigDoc::new(),
+            kube_proxy: Default::default(),
+            dry_run: false,
         }
     }
 
