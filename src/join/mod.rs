@@ -19,11 +19,12 @@
 //! Joining a control-plane node is not supported yet.
 
 mod dry_run;
-mod kubeconfig;
+mod kubelet_conf;
 mod remote;
 #[cfg(test)]
 mod tests;
 
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::api::{self, Backoff, Client, ClientOptions, RetryPolicy, Trust};
@@ -32,6 +33,7 @@ use crate::config::model::JoinConfiguration;
 use crate::config::{self, ConfigError, HostFacts};
 use crate::discovery::{self, BootstrapCredentials, ClusterInfo, DiscoveryOptions};
 use crate::fs::{Root, mode};
+use crate::kubeconfig;
 use crate::kubelet::{self, KubeletHost};
 use crate::manifests::args::last_arg;
 use crate::preflight::{self, BOOTSTRAP_KUBELET_KUBECONFIG, KUBELET_KUBECONFIG, RealHost};
@@ -40,7 +42,7 @@ use crate::tlsbootstrap::{self, CsrWait, IssuedCertificate};
 use crate::{Error, Result};
 
 pub use dry_run::{PlannedRequest, to_yaml as planned_requests_yaml};
-pub use kubeconfig::TOKEN_USER;
+pub use kubelet_conf::TOKEN_USER;
 pub use remote::{RemoteConfig, decode_kubelet_configuration, kubelet_config_map_name};
 
 /// kubeboot's join phases, in order, as `boot` records them.
@@ -309,14 +311,13 @@ fn write_kubelet_credentials(
     opts: &JoinOptions,
 ) -> Result<()> {
     issued.store(root, (opts.wall_clock)())?;
-    let conf = kubeconfig::kubelet_conf(
+    let conf = kubelet_conf::kubelet_conf(
         &cluster.server,
         &cluster.ca_pem,
         tlsbootstrap::CURRENT_CLIENT_PEM,
-    )
-    .map_err(|e| serialize_error(KUBELET_KUBECONFIG, e))?;
+    );
     log::info!("[kubelet-start] Writing kubeconfig file {KUBELET_KUBECONFIG:?}");
-    root.write_atomic(KUBELET_KUBECONFIG, conf.as_bytes(), mode::PRIVATE)?;
+    kubeconfig::write(root, Path::new(KUBELET_KUBECONFIG), &conf)?;
     tlsbootstrap::forget_pending_key(root)?;
     Ok(())
 }
@@ -328,23 +329,22 @@ fn write_bootstrap_kubeconfig(
     remote: &RemoteConfig,
 ) -> Result<()> {
     let auth = match &cluster.credentials {
-        BootstrapCredentials::Token(token) => kubeconfig::BootstrapAuth::Token(token),
+        BootstrapCredentials::Token(token) => kubelet_conf::BootstrapAuth::Token(token),
         BootstrapCredentials::ClientCertificate { cert_pem, key_pem } => {
-            kubeconfig::BootstrapAuth::ClientCertificate { cert_pem, key_pem }
+            kubelet_conf::BootstrapAuth::ClientCertificate { cert_pem, key_pem }
         }
     };
-    let conf = kubeconfig::bootstrap_kubelet_conf(
+    let conf = kubelet_conf::bootstrap_kubelet_conf(
         &cluster.server,
         &cluster.ca_pem,
         &remote.cluster.cluster_name,
         auth,
-    )
-    .map_err(|e| serialize_error(BOOTSTRAP_KUBELET_KUBECONFIG, e))?;
+    );
     log::info!(
         "[kubelet-start] Writing bootstrap kubelet config file at \
          {BOOTSTRAP_KUBELET_KUBECONFIG:?}; the kubelet performs the TLS bootstrap"
     );
-    root.write_atomic(BOOTSTRAP_KUBELET_KUBECONFIG, conf.as_bytes(), mode::PRIVATE)?;
+    kubeconfig::write(root, Path::new(BOOTSTRAP_KUBELET_KUBECONFIG), &conf)?;
     Ok(())
 }
 
@@ -402,10 +402,6 @@ fn write_ca_certificate(root: &Root, cfg: &JoinConfiguration, ca_pem: &[u8]) -> 
         }
     }
     Ok(())
-}
-
-fn serialize_error(path: &'static str, source: serde_yaml::Error) -> Error {
-    Error::Kubelet(kubelet::Error::Serialize { path, source })
 }
 
 fn refuse_control_plane(cfg: &JoinConfiguration) -> Result<()> {

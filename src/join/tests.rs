@@ -491,11 +491,12 @@ fn worker_join_writes_the_kubelets_files_and_credentials() {
     let kubelet_conf = String::from_utf8(root.read(KUBELET_KUBECONFIG).unwrap()).unwrap();
     assert_eq!(
         kubelet_conf,
-        kubeconfig::kubelet_conf(
+        kubelet_conf::kubelet_conf(
             &cluster.server.url(),
             cluster.ca_pem.as_bytes(),
             tlsbootstrap::CURRENT_CLIENT_PEM
         )
+        .to_yaml()
         .unwrap()
     );
     let flags = String::from_utf8(root.read(kubelet::FLAGS_FILE).unwrap()).unwrap();
@@ -678,12 +679,13 @@ fn kubelet_tls_bootstrap_writes_kubeadms_bootstrap_kubeconfig() {
     let conf = String::from_utf8(root.read(BOOTSTRAP_KUBELET_KUBECONFIG).unwrap()).unwrap();
     assert_eq!(
         conf,
-        kubeconfig::bootstrap_kubelet_conf(
+        kubelet_conf::bootstrap_kubelet_conf(
             &cluster.server.url(),
             cluster.ca_pem.as_bytes(),
             "prod",
-            kubeconfig::BootstrapAuth::Token(&token().full()),
+            kubelet_conf::BootstrapAuth::Token(&token().full()),
         )
+        .to_yaml()
         .unwrap()
     );
 }
