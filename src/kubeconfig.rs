@@ -952,6 +952,8 @@ mod tests {
             skip_phases: vec![],
             timeouts: Timeouts::default(),
             kubelet: Default::default(),
+            kube_proxy: Default::default(),
+            dry_run: false,
         }
     }
 }

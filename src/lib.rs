@@ -20,6 +20,7 @@ pub mod kubeconfig;
 pub mod kubelet;
 pub mod logging;
 pub mod manifests;
+pub mod online;
 pub mod pki;
 pub mod preflight;
 pub mod service;

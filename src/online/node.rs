@@ -1,0 +1,50 @@
+//! Patching this node's Node object, as kubeadm's `apiclient.PatchNode`: wait (bounded by
+//! `timeouts.kubernetesAPICall`) for the kubelet to register it, compute the change from the
+//! Node as it is, and send it as a merge patch carrying the Node's `resourceVersion`, so that a
+//! concurrent change (the node lifecycle controller removing a taint) makes it a 409 and a
+//! fresh try rather than an overwrite.
+
+use k8s_openapi::api::core::v1::Node;
+use serde_json::Value;
+
+use super::apply::is_conflict;
+use super::wait::poll_until;
+use super::{Error, OnlineContext, Result};
+use crate::api::Patch;
+
+/// Applies `change(node)` (a merge patch, or `None` when the Node already is as wanted) to the
+/// Node `name` once it exists.
+pub(crate) fn patch_node(
+    ctx: &OnlineContext,
+    name: &str,
+    change: impl Fn(&Node) -> Option<Value>,
+) -> Result<()> {
+    let client = ctx.admin()?;
+    let timeout = ctx.cfg.timeouts.kubernetes_api_call;
+    let mut last = String::from("not registered yet");
+    let done = poll_until(&ctx.wait, timeout, || {
+        let Some(node) = client.get_optional::<Node>(None, name)? else {
+            last = "not registered yet".into();
+            return Ok(None);
+        };
+        let Some(mut patch) = change(&node) else {
+            return Ok(Some(()));
+        };
+        if let Some(version) = &node.metadata.resource_version {
+            patch["metadata"]["resourceVersion"] = Value::String(version.clone());
+        }
+        match client.patch::<Node>(None, name, &Patch::Merge(patch)) {
+            Ok(_) => Ok(Some(())),
+            Err(e) if is_conflict(&e) || e.is_not_found() => {
+                last = e.to_string();
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    })?;
+    done.ok_or_else(|| Error::NodeNotRegistered {
+        name: name.to_string(),
+        timeout,
+        last,
+    })
+}
