@@ -2,16 +2,33 @@
 //! token through the CSR API, and the issued certificate checked before anything trusts it.
 //! What is written afterwards is what the kubelet itself would write, so its certificate
 //! rotation carries on from there.
+//!
+//! The flow is the kubelet's (`pkg/kubelet/certificate/bootstrap`): the key is persisted to
+//! `kubelet-client.key.tmp` before the CSR is sent and reused by a later attempt, so the CSR's
+//! deterministic name (a hash over the public key) stays the same and a retry after a crash
+//! finds its own CSR instead of creating another.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::digest;
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256, PublicKeyData,
 };
-use rustls_pki_types::{CertificateDer, UnixTime, pem::PemObject};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, CertificateSigningRequestDer, PrivateKeyDer, UnixTime};
+use time::OffsetDateTime;
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::prelude::FromDer;
 
 use crate::ExitCode;
+use crate::api::{Backoff, Client, Clock};
+use crate::fs::{Root, mode};
 
 /// The signer kube-controller-manager's csrapproving controller auto-approves for kubelets.
 pub const SIGNER_NAME: &str = "kubernetes.io/kube-apiserver-client-kubelet";
@@ -25,19 +42,46 @@ pub enum Error {
     #[error("cannot generate the node's key or CSR: {0}")]
     Crypto(String),
     #[error(
+        "a Node with name {name:?} and status \"Ready\" already exists in the cluster. You must \
+         delete the existing Node or change the name of this new joining Node"
+    )]
+    NodeExists { name: String },
+    #[error(
         "the certificate issued for CSR {csr} is not acceptable: {reason}; the API server or its signer \
          is misconfigured or not the cluster that was verified at discovery"
     )]
     BadCertificate { csr: String, reason: String },
     #[error(
-        "CSR {csr} was denied by the cluster ({reason}): check the csrapproving controller and RBAC for bootstrap tokens"
+        "CSR {csr} already exists but was not made with this node's key ({reason}); a new \
+         attempt uses a new key"
     )]
-    Denied { csr: String, reason: String },
-    #[error("CSR {csr} failed ({reason})")]
-    Failed { csr: String, reason: String },
+    Incompatible { csr: String, reason: String },
+    #[error(
+        "CSR {csr} was denied by the cluster (reason: {reason}, message: {message}): check the \
+         csrapproving controller and the RBAC of bootstrap tokens; a new attempt uses a new key"
+    )]
+    Denied {
+        csr: String,
+        reason: String,
+        message: String,
+    },
+    #[error(
+        "CSR {csr} failed (reason: {reason}, message: {message}): check the signer of \
+         kube-controller-manager (--cluster-signing-cert-file); a new attempt uses a new key"
+    )]
+    Failed {
+        csr: String,
+        reason: String,
+        message: String,
+    },
+    #[error(
+        "CSR {csr} was deleted or replaced while waiting for its certificate; run the join again"
+    )]
+    Vanished { csr: String },
     #[error(
         "CSR {csr} was not approved within {secs}s: check that kube-controller-manager runs the csrapproving \
-         controller and that the ClusterRoleBinding kubeadm:node-autoapprove-bootstrap exists"
+         controller and that the ClusterRoleBinding kubeadm:node-autoapprove-bootstrap exists; a new \
+         attempt continues with the same key and CSR"
     )]
     NotApproved { csr: String, secs: u64 },
     #[error(transparent)]
@@ -47,11 +91,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// The CSR made with the pending key can never give this node a usable certificate.
+    fn is_final_for_key(&self) -> bool {
+        matches!(
+            self,
+            Error::Denied { .. }
+                | Error::Failed { .. }
+                | Error::BadCertificate { .. }
+                | Error::Incompatible { .. }
+        )
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Api(e) => e.exit_code(),
             Error::Fs(_) => ExitCode::Filesystem,
             Error::BadCertificate { .. } => ExitCode::Trust,
+            // Another Ready Node has this name: the node's configuration must change.
+            Error::NodeExists { .. } => ExitCode::Config,
             _ => ExitCode::TlsBootstrap,
         }
     }
@@ -187,6 +244,364 @@ pub fn check_issued_certificate(
     Ok(())
 }
 
+/// The kubelet's certificate directory (`--cert-dir`, kubeadm's default).
+pub const KUBELET_PKI_DIR: &str = "/var/lib/kubelet/pki";
+/// The key of a CSR in flight, as the kubelet keeps it (`kubelet-client.key.tmp`) until the
+/// certificate is stored: a later attempt reuses it, so its CSR gets the same name.
+pub const PENDING_KEY_FILE: &str = "/var/lib/kubelet/pki/kubelet-client.key.tmp";
+/// The kubelet certificate store's link to the current client certificate and key.
+pub const CURRENT_CLIENT_PEM: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+
+/// How long and how often to poll a CSR until its certificate is issued.
+#[derive(Clone)]
+pub struct CsrWait {
+    /// Waits between polls: capped exponential with full jitter, so that nodes booting
+    /// together spread their polls.
+    pub poll: Backoff,
+    /// kubeadm's `timeouts.tlsBootstrap`.
+    pub timeout: Duration,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A certificate issued for the node's key and checked; not written anywhere yet. Holds the
+/// private key: no Debug.
+pub struct IssuedCertificate {
+    pub csr_name: String,
+    /// The certificate chain, PEM, leaf first.
+    pub cert_pem: Vec<u8>,
+    key: KeyPair,
+}
+
+impl IssuedCertificate {
+    /// Stores the certificate and key as the kubelet's certificate store does
+    /// ([`store_client_certificate`]); returns the node path of the new file.
+    pub fn store(&self, root: &Root, now: SystemTime) -> Result<String, Error> {
+        store_client_certificate(root, &self.cert_pem, &self.key, now)
+    }
+}
+
+/// The kubelet's `requestNodeCertificate` with `client` (bootstrap credentials, cluster CA
+/// trusted): the key (persisted first), the CSR (created, or found again after a crash), the
+/// certificate (waited for, then checked against our key, the node's name and the cluster CA).
+///
+/// The pending key is kept when the CSR may still be approved (timeout, connection lost), so a
+/// new attempt continues with the same CSR; it is removed when the CSR can never give this node
+/// a usable certificate (denied, failed, a wrong certificate), so a new attempt starts afresh.
+/// After success it stays until the caller has stored the certificate and the kubeconfig using
+/// it ([`forget_pending_key`]).
+pub fn request_node_certificate(
+    root: &Root,
+    client: &Client,
+    node_name: &str,
+    ca_pem: &[u8],
+    wait: &CsrWait,
+    now: SystemTime,
+) -> Result<IssuedCertificate, Error> {
+    let key = load_or_generate_key(root)?;
+    let csr = node_csr_for_key(key, node_name)?;
+    let result = submit_csr(client, &csr)
+        .and_then(|uid| wait_for_certificate(client, &csr.name, uid.as_deref(), wait))
+        .and_then(|cert_pem| {
+            check_issued_certificate(&csr, node_name, &cert_pem, ca_pem, unix_time(now))?;
+            Ok(cert_pem)
+        });
+    match result {
+        Ok(cert_pem) => {
+            log::info!(
+                "[tls-bootstrap] CSR {} was approved and its certificate issued",
+                csr.name
+            );
+            Ok(IssuedCertificate {
+                csr_name: csr.name,
+                cert_pem,
+                key: csr.key,
+            })
+        }
+        Err(e) if e.is_final_for_key() => {
+            if let Err(rm) = forget_pending_key(root) {
+                log::warn!("[tls-bootstrap] {rm}");
+            }
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn unix_time(t: SystemTime) -> UnixTime {
+    UnixTime::since_unix_epoch(t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default())
+}
+
+/// The pending key of an earlier attempt, or a new one written to [`PENDING_KEY_FILE`] (0600)
+/// before anything is sent, as the kubelet's `LoadOrGenerateKeyFile`.
+pub fn load_or_generate_key(root: &Root) -> Result<KeyPair, Error> {
+    if let Some(pem) = root.read_optional(PENDING_KEY_FILE)? {
+        match key_from_pem(&pem) {
+            Some(key) => {
+                log::info!(
+                    "[tls-bootstrap] Reusing the private key of an earlier attempt from {PENDING_KEY_FILE}"
+                );
+                return Ok(key);
+            }
+            None => log::warn!(
+                "[tls-bootstrap] {PENDING_KEY_FILE} holds no usable ECDSA P-256 private key; \
+                 generating a new one"
+            ),
+        }
+    }
+    let key =
+        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| Error::Crypto(e.to_string()))?;
+    root.create_dir_all(KUBELET_PKI_DIR, mode::DIR)?;
+    root.write_atomic(PENDING_KEY_FILE, sec1_pem(&key)?.as_bytes(), mode::PRIVATE)?;
+    Ok(key)
+}
+
+/// Removes the pending key once the certificate and the kubeconfig using it are written.
+pub fn forget_pending_key(root: &Root) -> Result<(), Error> {
+    Ok(root.remove_file(PENDING_KEY_FILE)?)
+}
+
+/// A P-256 private key from PEM (SEC1 or PKCS#8). The error never says why: it could quote key
+/// material.
+fn key_from_pem(pem: &[u8]) -> Option<KeyPair> {
+    let der = PrivateKeyDer::from_pem_slice(pem).ok()?;
+    KeyPair::from_der_and_sign_algo(&der, &PKCS_ECDSA_P256_SHA256).ok()
+}
+
+/// The key as the kubelet writes it: SEC1 `EC PRIVATE KEY` PEM.
+fn sec1_pem(key: &KeyPair) -> Result<String, Error> {
+    let crypto = || Error::Crypto("cannot encode the node's private key".into());
+    // rcgen keeps the DER it was given: PKCS#8 when generated, SEC1 when read back.
+    let pair =
+        EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_ASN1_SIGNING, &key.serialize_der())
+            .map_err(|_| crypto())?;
+    let der = pair.private_key().as_der().map_err(|_| crypto())?;
+    Ok(pem_block("EC PRIVATE KEY", der.as_ref()))
+}
+
+/// One PEM block with 64-character lines, as Go's `pem.Encode`.
+fn pem_block(label: &str, der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// POSTs the CSR. A CSR of the same name is an earlier attempt's (the name hashes the public
+/// key): it is reused if it really is for our key, as client-go's `RequestCertificate`.
+/// Returns the CSR's UID, to notice if it is replaced while we wait.
+pub fn submit_csr(client: &Client, csr: &NodeCsr) -> Result<Option<String>, Error> {
+    let object: CertificateSigningRequest = serde_json::from_value(csr_object(csr))
+        .map_err(|e| Error::Crypto(format!("cannot build the CSR object: {e}")))?;
+    match client.create(None, &object) {
+        Ok(created) => {
+            log::info!(
+                "[tls-bootstrap] Sent certificate signing request {}",
+                csr.name
+            );
+            Ok(created.metadata.uid)
+        }
+        Err(e) if e.is_already_exists() => {
+            log::info!(
+                "[tls-bootstrap] CSR {} already exists (an earlier attempt with this key); reusing it",
+                csr.name
+            );
+            let existing: CertificateSigningRequest = client.get(None, &csr.name)?;
+            ensure_compatible(&existing, csr)?;
+            Ok(existing.metadata.uid)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `(subject, SubjectPublicKeyInfo DER)` of a PEM CSR.
+fn parse_csr_pem(pem: &[u8]) -> Result<(String, Vec<u8>), String> {
+    let der = CertificateSigningRequestDer::from_pem_slice(pem)
+        .map_err(|e| format!("the request is not a PEM CERTIFICATE REQUEST: {e}"))?;
+    let (_, req) = X509CertificationRequest::from_der(der.as_ref())
+        .map_err(|e| format!("the request cannot be parsed: {e}"))?;
+    let info = &req.certification_request_info;
+    Ok((info.subject.to_string(), info.subject_pki.raw.to_vec()))
+}
+
+/// client-go's `ensureCompatible`: same subject, same signer, and our public key.
+fn ensure_compatible(existing: &CertificateSigningRequest, ours: &NodeCsr) -> Result<(), Error> {
+    let incompatible = |reason: String| Error::Incompatible {
+        csr: ours.name.clone(),
+        reason,
+    };
+    let spec = &existing.spec;
+    if spec.signer_name != SIGNER_NAME {
+        return Err(incompatible(format!(
+            "its signer is {:?}, not {SIGNER_NAME}",
+            spec.signer_name
+        )));
+    }
+    let (subject, spki) = parse_csr_pem(&spec.request.0).map_err(incompatible)?;
+    let (our_subject, _) = parse_csr_pem(ours.pem.as_bytes()).map_err(incompatible)?;
+    if subject != our_subject {
+        return Err(incompatible(format!(
+            "its subject is {subject}, not {our_subject}"
+        )));
+    }
+    if spki != ours.key.subject_public_key_info() {
+        return Err(incompatible("it is for another public key".into()));
+    }
+    Ok(())
+}
+
+/// Where a CSR stands.
+enum CsrState {
+    Pending,
+    Approved,
+    Issued(Vec<u8>),
+    Denied { reason: String, message: String },
+    Failed { reason: String, message: String },
+}
+
+fn csr_state(csr: &CertificateSigningRequest) -> CsrState {
+    let Some(status) = &csr.status else {
+        return CsrState::Pending;
+    };
+    let mut approved = false;
+    for c in status.conditions.iter().flatten() {
+        // certificates.k8s.io/v1 requires "True" for these; an explicit "False" is no verdict.
+        if c.status == "False" {
+            continue;
+        }
+        let reason = c.reason.clone().unwrap_or_default();
+        let message = c.message.clone().unwrap_or_default();
+        match c.type_.as_str() {
+            "Denied" => return CsrState::Denied { reason, message },
+            "Failed" => return CsrState::Failed { reason, message },
+            "Approved" => approved = true,
+            _ => {}
+        }
+    }
+    match &status.certificate {
+        Some(cert) if approved && !cert.0.is_empty() => CsrState::Issued(cert.0.clone()),
+        _ if approved => CsrState::Approved,
+        _ => CsrState::Pending,
+    }
+}
+
+/// Polls the CSR until its certificate is issued, it is denied or failed, or the deadline
+/// passes. Transient failures of a poll are retried until the deadline; a refused server
+/// certificate or a request the server rejects is not.
+pub fn wait_for_certificate(
+    client: &Client,
+    name: &str,
+    uid: Option<&str>,
+    wait: &CsrWait,
+) -> Result<Vec<u8>, Error> {
+    let clock = &wait.clock;
+    let deadline = clock.now() + wait.timeout;
+    log::info!(
+        "[tls-bootstrap] Waiting for CSR {name} to be approved and its certificate issued (timeout {:?})",
+        wait.timeout
+    );
+    let mut polls = 0u32;
+    let mut approved_logged = false;
+    loop {
+        match client.get_optional::<CertificateSigningRequest>(None, name) {
+            Ok(None) => return Err(Error::Vanished { csr: name.into() }),
+            Ok(Some(csr)) => {
+                if uid.is_some() && csr.metadata.uid.as_deref() != uid {
+                    return Err(Error::Vanished { csr: name.into() });
+                }
+                match csr_state(&csr) {
+                    CsrState::Issued(cert) => return Ok(cert),
+                    CsrState::Denied { reason, message } => {
+                        return Err(Error::Denied {
+                            csr: name.into(),
+                            reason,
+                            message,
+                        });
+                    }
+                    CsrState::Failed { reason, message } => {
+                        return Err(Error::Failed {
+                            csr: name.into(),
+                            reason,
+                            message,
+                        });
+                    }
+                    CsrState::Approved if !approved_logged => {
+                        approved_logged = true;
+                        log::info!("[tls-bootstrap] CSR {name} is approved, waiting to be issued");
+                    }
+                    CsrState::Approved | CsrState::Pending => {}
+                }
+            }
+            Err(e) if is_final(&e) => return Err(e.into()),
+            Err(e) => log::info!("[tls-bootstrap] Retrying due to error: {e}"),
+        }
+        let pause = wait.poll.delay(polls);
+        polls = polls.saturating_add(1);
+        if clock.now() + pause >= deadline {
+            return Err(Error::NotApproved {
+                csr: name.into(),
+                secs: wait.timeout.as_secs(),
+            });
+        }
+        clock.sleep(pause);
+    }
+}
+
+/// Failures that another poll cannot fix: an untrusted server, or a request refused (4xx).
+fn is_final(e: &crate::api::Error) -> bool {
+    e.is_trust()
+        || e.status_code()
+            .is_some_and(|c| (400..500).contains(&c) && c != 429)
+}
+
+/// Writes `kubelet-client-<time>.pem` (the certificates, then the key; 0600) and points
+/// `kubelet-client-current.pem` at it, as client-go's certificate `fileStore.Update`. Returns
+/// the node path of the new file.
+pub fn store_client_certificate(
+    root: &Root,
+    cert_pem: &[u8],
+    key: &KeyPair,
+    now: SystemTime,
+) -> Result<String, Error> {
+    let certs: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Crypto(format!("the issued certificate is not PEM: {e}")))?;
+    let mut pem = String::new();
+    for cert in &certs {
+        pem.push_str(&pem_block("CERTIFICATE", cert.as_ref()));
+    }
+    pem.push_str(&sec1_pem(key)?);
+
+    let path = format!(
+        "{KUBELET_PKI_DIR}/kubelet-client-{}.pem",
+        store_timestamp(now)
+    );
+    root.create_dir_all(KUBELET_PKI_DIR, mode::DIR)?;
+    root.write_atomic(&path, pem.as_bytes(), mode::PRIVATE)?;
+    // Absolute target, as the kubelet's store links it.
+    root.symlink_atomic(&path, CURRENT_CLIENT_PEM)?;
+    log::info!("[tls-bootstrap] Wrote the kubelet client certificate and key to {path}");
+    Ok(path)
+}
+
+/// Go's `time.Now().Format("2006-01-02-15-04-05")`, in UTC (the kubelet uses local time, which
+/// on a node booting from an image is UTC as well).
+fn store_timestamp(now: SystemTime) -> String {
+    let t = OffsetDateTime::from(now);
+    format!(
+        "{:04}-{:02}-{:02}-{:02}-{:02}-{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +713,144 @@ mod tests {
         let e =
             check_issued_certificate(&csr, "testnode", &crt, other_ca.as_bytes(), now).unwrap_err();
         assert!(e.to_string().contains("does not chain"), "{e}");
+    }
+
+    #[test]
+    fn the_pending_key_is_written_private_first_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let first = load_or_generate_key(&root).unwrap();
+        let meta = std::fs::metadata(root.path(PENDING_KEY_FILE)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let pem = String::from_utf8(root.read(PENDING_KEY_FILE).unwrap()).unwrap();
+        assert!(
+            pem.starts_with("-----BEGIN EC PRIVATE KEY-----\n"),
+            "SEC1, as the kubelet"
+        );
+        let again = load_or_generate_key(&root).unwrap();
+        assert_eq!(
+            again.subject_public_key_info(),
+            first.subject_public_key_info()
+        );
+        // The same key gives the same CSR name: a retry finds its CSR.
+        assert_eq!(
+            node_csr_for_key(first, "n1").unwrap().name,
+            node_csr_for_key(again, "n1").unwrap().name
+        );
+        forget_pending_key(&root).unwrap();
+        assert!(!root.exists(PENDING_KEY_FILE));
+
+        root.write_atomic(PENDING_KEY_FILE, b"garbage", 0o600)
+            .unwrap();
+        load_or_generate_key(&root).unwrap();
+        assert_ne!(root.read(PENDING_KEY_FILE).unwrap(), b"garbage");
+    }
+
+    #[test]
+    fn the_golden_key_reads_back_and_writes_as_sec1() {
+        let csr = golden_csr();
+        let pem = sec1_pem(&csr.key).unwrap();
+        let again = key_from_pem(pem.as_bytes()).unwrap();
+        assert_eq!(
+            again.subject_public_key_info(),
+            csr.key.subject_public_key_info()
+        );
+        assert!(pem.lines().all(|l| l.len() <= 64));
+    }
+
+    #[test]
+    fn the_store_file_is_named_and_laid_out_as_the_kubelets() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let csr = golden_csr();
+        // 2026-11-23 09:37:20 UTC
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_426_640);
+        let path = store_client_certificate(&root, &golden("testnode.crt"), &csr.key, now).unwrap();
+        assert_eq!(
+            path,
+            "/var/lib/kubelet/pki/kubelet-client-2026-11-23-09-37-20.pem"
+        );
+        let link = std::fs::read_link(root.path(CURRENT_CLIENT_PEM)).unwrap();
+        assert_eq!(link, std::path::PathBuf::from(&path));
+        let text = String::from_utf8(root.read(&path).unwrap()).unwrap();
+        let blocks: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("-----BEGIN"))
+            .collect();
+        assert_eq!(
+            blocks,
+            [
+                "-----BEGIN CERTIFICATE-----",
+                "-----BEGIN EC PRIVATE KEY-----"
+            ]
+        );
+        crate::api::ClientIdentity::from_pem(text.as_bytes(), text.as_bytes(), "store").unwrap();
+    }
+
+    fn csr_with(status: serde_json::Value) -> CertificateSigningRequest {
+        serde_json::from_value(serde_json::json!({
+            "metadata": { "name": "x" },
+            "spec": { "request": "", "signerName": SIGNER_NAME },
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn csr_conditions_decide_as_client_go() {
+        let cond = |t: &str, s: &str| serde_json::json!({ "type": t, "status": s, "reason": "R", "message": "M" });
+        assert!(matches!(
+            csr_state(&csr_with(serde_json::json!({}))),
+            CsrState::Pending
+        ));
+        assert!(matches!(
+            csr_state(&csr_with(
+                serde_json::json!({ "conditions": [cond("Approved", "True")] })
+            )),
+            CsrState::Approved
+        ));
+        assert!(matches!(
+            csr_state(&csr_with(serde_json::json!({
+                "conditions": [cond("Approved", "True")], "certificate": "Q0VSVA==" }))),
+            CsrState::Issued(c) if c == b"CERT"
+        ));
+        assert!(matches!(
+            csr_state(&csr_with(serde_json::json!({
+                "conditions": [cond("Approved", "True"), cond("Denied", "True")] }))),
+            CsrState::Denied { reason, message } if reason == "R" && message == "M"
+        ));
+        assert!(matches!(
+            csr_state(&csr_with(
+                serde_json::json!({ "conditions": [cond("Failed", "True")] })
+            )),
+            CsrState::Failed { .. }
+        ));
+        // A certificate without approval is not taken.
+        assert!(matches!(
+            csr_state(&csr_with(serde_json::json!({ "certificate": "Q0VSVA==" }))),
+            CsrState::Pending
+        ));
+    }
+
+    #[test]
+    fn an_existing_csr_is_reused_only_if_it_is_ours() {
+        let ours = golden_csr();
+        let real: CertificateSigningRequest =
+            serde_json::from_slice(&golden("csr-testnode.json")).unwrap();
+        ensure_compatible(&real, &ours).unwrap();
+
+        let other = new_node_csr("testnode").unwrap();
+        let e = ensure_compatible(&real, &other).unwrap_err();
+        assert!(e.to_string().contains("another public key"), "{e}");
+        let e = ensure_compatible(
+            &real,
+            &node_csr_for_key(golden_csr().key, "othernode").unwrap(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("its subject is"), "{e}");
+        let mut wrong_signer = real.clone();
+        wrong_signer.spec.signer_name = "example.com/other".into();
+        assert!(ensure_compatible(&wrong_signer, &ours).is_err());
     }
 }
