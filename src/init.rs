@@ -9,6 +9,7 @@ use crate::config::model::{Etcd, InitConfiguration};
 use crate::config::{self, HostFacts};
 use crate::fs::Root;
 use crate::service::ServiceControl;
+use crate::state::{PhaseObserver, Unobserved};
 use crate::{Error, Result, kubeconfig, kubelet, manifests, online, pki, preflight};
 
 /// What every init phase reads: the node's root, the resolved configuration and how to act.
@@ -193,20 +194,6 @@ impl SkipList {
 
 fn phase_names(phases: &[Phase]) -> String {
     phases.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
-}
-
-/// Runs a phase with its name, so callers (`boot`) can time and journal each one.
-pub trait PhaseObserver {
-    fn phase(&mut self, name: &str, run: &mut dyn FnMut() -> Result<()>) -> Result<()>;
-}
-
-/// Runs phases as they come, observing nothing.
-pub struct Unobserved;
-
-impl PhaseObserver for Unobserved {
-    fn phase(&mut self, _: &str, run: &mut dyn FnMut() -> Result<()>) -> Result<()> {
-        run()
-    }
 }
 
 /// Runs the phases in order, honouring the skip list.

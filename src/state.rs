@@ -212,16 +212,19 @@ impl<'a> Recorder<'a> {
         Ok(value)
     }
 
-    /// Ends the attempt with success and writes the `done` marker last.
-    pub fn succeed(mut self) -> Result<BootResult, Error> {
+    /// Ends the attempt with success and writes the `done` marker last, unless this was a dry
+    /// run: a rehearsal must not stop the real first boot from running.
+    pub fn succeed(mut self, dry_run: bool) -> Result<BootResult, Error> {
         self.result.status = Status::Done;
         self.result.finished_at = Some(now_rfc3339());
         self.flush()?;
-        self.root.write_atomic(
-            DONE_MARKER,
-            self.result.finished_at.as_deref().unwrap_or("").as_bytes(),
-            mode::PUBLIC,
-        )?;
+        if dry_run {
+            log::info!("[boot] Dry run: {DONE_MARKER} is not written, so a real boot still runs");
+        } else {
+            let stamp = self.result.finished_at.as_deref().unwrap_or("");
+            self.root
+                .write_atomic(DONE_MARKER, stamp.as_bytes(), mode::PUBLIC)?;
+        }
         Ok(self.result)
     }
 
@@ -235,6 +238,24 @@ impl<'a> Recorder<'a> {
     }
 }
 
+/// Runs a phase with its name, so a caller (`boot`) can time and journal each one.
+pub trait PhaseObserver {
+    fn phase(
+        &mut self,
+        name: &str,
+        run: &mut dyn FnMut() -> crate::Result<()>,
+    ) -> crate::Result<()>;
+}
+
+/// Runs phases as they come, observing nothing (`init` and `join` run by hand).
+pub struct Unobserved;
+
+impl PhaseObserver for Unobserved {
+    fn phase(&mut self, _: &str, run: &mut dyn FnMut() -> crate::Result<()>) -> crate::Result<()> {
+        run()
+    }
+}
+
 /// A phase's error with the phase's name attached.
 #[derive(Debug)]
 pub struct PhaseFailed<E> {
@@ -244,6 +265,19 @@ pub struct PhaseFailed<E> {
 
 fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Sub-phases (`certs/ca`) folded into their phase, in order, so the summary stays one screen.
+fn grouped_phases(phases: &[PhaseRecord]) -> Vec<(&str, u64)> {
+    let mut out: Vec<(&str, u64)> = Vec::new();
+    for p in phases {
+        let name = p.name.split('/').next().unwrap_or(&p.name);
+        match out.last_mut() {
+            Some((last, ms)) if *last == name => *ms += p.duration_ms,
+            _ => out.push((name, p.duration_ms)),
+        }
+    }
+    out
 }
 
 /// The one-screen summary printed on the serial console at the end of a boot.
@@ -269,10 +303,9 @@ pub fn summary(result: &BootResult, root: &Path) -> String {
     }
     out.push_str(&field("user-data", &result.datasource));
     out.push_str(&format!("  {:<11} {}\n", "attempt", result.attempt));
-    let phases: Vec<String> = result
-        .phases
+    let phases: Vec<String> = grouped_phases(&result.phases)
         .iter()
-        .map(|p| format!("{} ({} ms)", p.name, p.duration_ms))
+        .map(|(name, ms)| format!("{name} ({ms} ms)"))
         .collect();
     out.push_str(&format!(
         "  {:<11} {}\n",
@@ -322,14 +355,28 @@ mod tests {
         rec.set_datasource("local").unwrap();
         rec.set_plan("join", "only a JoinConfiguration was given", "worker-0")
             .unwrap();
-        rec.phase("discovery", || Ok::<_, ()>(())).unwrap();
+        rec.phase("certs/ca", || Ok::<_, ()>(())).unwrap();
+        rec.phase("certs/sa", || Ok::<_, ()>(())).unwrap();
         assert!(!is_done(&root));
-        let result = rec.succeed().unwrap();
+        let result = rec.succeed(false).unwrap();
         assert!(is_done(&root));
         let on_disk = read_result(&root).unwrap().unwrap();
         assert_eq!(on_disk, result);
         assert_eq!(on_disk.status, Status::Done);
-        assert_eq!(on_disk.phases[0].name, "discovery");
+        assert_eq!(on_disk.phases[0].name, "certs/ca");
+        assert!(
+            summary(&result, dir.path()).contains("phases      certs ("),
+            "sub-phases are folded"
+        );
+    }
+
+    #[test]
+    fn a_dry_run_does_not_mark_the_node_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let result = Recorder::start(&root).unwrap().succeed(true).unwrap();
+        assert_eq!(result.status, Status::Done);
+        assert!(!is_done(&root));
     }
 
     #[test]

@@ -38,6 +38,7 @@ use crate::kubelet::{self, KubeletHost};
 use crate::manifests::args::last_arg;
 use crate::preflight::{self, BOOTSTRAP_KUBELET_KUBECONFIG, KUBELET_KUBECONFIG, RealHost};
 use crate::service::ServiceControl;
+use crate::state::{PhaseObserver, Unobserved};
 use crate::tlsbootstrap::{self, CsrWait, IssuedCertificate};
 use crate::{Error, Result};
 
@@ -167,6 +168,16 @@ pub fn run_command(root: &Root, args: JoinArgs) -> Result<()> {
 /// certificate issued and checked: a failed join leaves at most the pending key of a CSR that
 /// may still be approved.
 pub fn run(root: &Root, cfg: &JoinConfiguration, opts: &JoinOptions) -> Result<JoinOutcome> {
+    run_observed(root, cfg, opts, &mut Unobserved)
+}
+
+/// [`run`], with each phase reported to `observer` (`boot` times and journals them).
+pub fn run_observed(
+    root: &Root,
+    cfg: &JoinConfiguration,
+    opts: &JoinOptions,
+    observer: &mut dyn PhaseObserver,
+) -> Result<JoinOutcome> {
     refuse_control_plane(cfg)?;
     let skip = SkipPhases::new(&cfg.skip_phases)?;
     let node_name = node_name(cfg, &opts.kubelet_host);
@@ -180,7 +191,10 @@ pub fn run(root: &Root, cfg: &JoinConfiguration, opts: &JoinOptions) -> Result<J
     if skip.preflight {
         log::info!("[preflight] Skipping phase preflight (--skip-phases)");
     } else {
-        outcome.preflight_warnings = preflight_phase(root, cfg, opts)?;
+        observer.phase("preflight", &mut || {
+            outcome.preflight_warnings = preflight_phase(root, cfg, opts)?;
+            Ok(())
+        })?;
     }
     if opts.dry_run || cfg.dry_run {
         log::info!(
@@ -190,16 +204,36 @@ pub fn run(root: &Root, cfg: &JoinConfiguration, opts: &JoinOptions) -> Result<J
         outcome.planned_requests = dry_run::plan(cfg, opts.tls_bootstrap, &node_name)?;
         return Ok(outcome);
     }
-    let cluster = discovery_phase(root, cfg, opts)?;
+    let mut cluster = None;
+    observer.phase("discovery", &mut || {
+        cluster = Some(discovery_phase(root, cfg, opts)?);
+        Ok(())
+    })?;
+    let Some(cluster) = cluster else {
+        return Ok(outcome);
+    };
     outcome.server = Some(cluster.server.clone());
     if skip.kubelet_start {
         log::info!("[kubelet-start] Skipping phase kubelet-start (--skip-phases)");
         return Ok(outcome);
     }
-    let remote = kubelet_config_phase(cfg, &cluster, opts)?;
-    let issued = tls_bootstrap_phase(root, cfg, &cluster, opts)?;
+    let mut remote = None;
+    observer.phase("kubelet-config", &mut || {
+        remote = Some(kubelet_config_phase(cfg, &cluster, opts)?);
+        Ok(())
+    })?;
+    let Some(remote) = remote else {
+        return Ok(outcome);
+    };
+    let mut issued = None;
+    observer.phase("tls-bootstrap", &mut || {
+        issued = tls_bootstrap_phase(root, cfg, &cluster, opts)?;
+        Ok(())
+    })?;
     outcome.csr_name = issued.as_ref().map(|i| i.csr_name.clone());
-    kubelet_start_phase(root, cfg, &cluster, &remote, issued.as_ref(), opts)?;
+    observer.phase("kubelet-start", &mut || {
+        kubelet_start_phase(root, cfg, &cluster, &remote, issued.as_ref(), opts)
+    })?;
     Ok(outcome)
 }
 
