@@ -756,3 +756,33 @@ fn without_etcd_pods_the_join_says_where_it_looked() {
     );
     assert!(!root.exists("/etc/kubernetes/manifests/etcd.yaml"));
 }
+
+#[test]
+fn mark_control_plane_labels_and_taints_the_registered_node() {
+    let c = cluster();
+    c.srv.put_object(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": JOINER, "labels": {"kubernetes.io/hostname": JOINER}},
+        "spec": {"taints": [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]},
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let root = Root::new(dir.path().join(JOINER));
+    let init = joiner_init(&c, loopback(6));
+    control_plane::mark_control_plane(&root, &init, &admin_client(&c.srv), &options(&root))
+        .unwrap();
+    let node = c.srv.get_object("v1", "nodes", None, JOINER).unwrap();
+    let labels = &node["metadata"]["labels"];
+    assert_eq!(labels["node-role.kubernetes.io/control-plane"], "");
+    assert_eq!(
+        labels["node.kubernetes.io/exclude-from-external-load-balancers"],
+        ""
+    );
+    assert_eq!(
+        node["spec"]["taints"],
+        json!([
+            {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
+            {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"},
+        ])
+    );
+    assert!(tree(&root).is_empty());
+}

@@ -16,8 +16,8 @@
 //! 3. [`join_cluster`]: `etcd-join` (announce this node's etcd as a learner, write its manifest
 //!    with the cluster it joins, promote it once it has caught up) and `mark-control-plane`.
 //!
-//! Everything the join writes before `download-certs` has checked the whole Secret is
-//! nothing: a wrong certificate key leaves the node as it was.
+//! Nothing is written before `download-certs` has decrypted and checked the whole Secret: a
+//! wrong certificate key leaves the node as it was.
 
 use std::cell::RefCell;
 use std::net::IpAddr;
@@ -583,9 +583,16 @@ pub fn mark_control_plane(
     admin: &Client,
     opts: &JoinOptions,
 ) -> crate::Result<()> {
+    // Under ControlPlaneKubeletLocalMode the kubelet registers the Node only once this node's
+    // API server runs; kubeadm waits for that in kubelet-wait-bootstrap (up to
+    // timeouts.tlsBootstrap) before its own kubernetesAPICall budget for the patch.
+    let mut init = init.clone();
+    if kubelet_local_mode(&init.cluster) {
+        init.timeouts.kubernetes_api_call += init.timeouts.tls_bootstrap;
+    }
     // The phase prints nothing for the user; its progress goes to the log.
     let out = RefCell::new(std::io::sink());
-    let mut ctx = online::OnlineContext::new(root, init, online::Target::Api(admin), &out);
+    let mut ctx = online::OnlineContext::new(root, &init, online::Target::Api(admin), &out);
     ctx.wait.clock = opts.api_retry.clock.clone();
     online::mark_control_plane(&ctx, None)?;
     Ok(())

@@ -72,7 +72,8 @@ pub const CONTROL_PLANE_PHASES: [&str; 9] = [
 ];
 
 /// kubeadm's join phase names, accepted by `--skip-phases`. For a worker, the control-plane
-/// phases do nothing; skipping `kubelet-start` skips everything after discovery, as in kubeadm.
+/// phases do nothing; skipping `kubelet-start` skips everything after discovery, as in kubeadm
+/// (for a control-plane node, only the TLS bootstrap and the kubelet's files).
 const KUBEADM_JOIN_PHASES: &[&str] = &[
     "preflight",
     "control-plane-prepare",
@@ -195,7 +196,9 @@ pub fn run_command(root: &Root, args: JoinArgs) -> Result<()> {
 /// preflight checks and the plan of requests. Nothing is written on the node until the
 /// cluster is verified, its configuration read and (kubeboot TLS bootstrap) the node's
 /// certificate issued and checked: a failed join leaves at most the pending key of a CSR that
-/// may still be approved.
+/// may still be approved. A control-plane join writes its certificates, kubeconfigs and
+/// manifests before the CSR, as kubeadm's `control-plane-prepare`, once the whole
+/// kubeadm-certs Secret has been decrypted and checked.
 pub fn run(root: &Root, cfg: &JoinConfiguration, opts: &JoinOptions) -> Result<JoinOutcome> {
     let skip = SkipPhases::new(&cfg.skip_phases)?;
     let certificate_key = match &cfg.control_plane {
