@@ -2,7 +2,7 @@
 //! error, and the documented exit code a script or systemd unit can branch on.
 
 use crate::{
-    api, cluster, config, discovery, etcd, fs, kubeconfig, kubelet, manifests, online, pki,
+    api, cluster, config, discovery, etcd, fs, join, kubeconfig, kubelet, manifests, online, pki,
     preflight, state, tlsbootstrap, userdata,
 };
 
@@ -66,6 +66,8 @@ pub enum Error {
     Etcd(#[from] etcd::Error),
     #[error(transparent)]
     Online(#[from] online::Error),
+    #[error(transparent)]
+    JoinControlPlane(#[from] join::ControlPlaneError),
 }
 
 impl Error {
@@ -86,6 +88,7 @@ impl Error {
             Error::Cluster(_) => ExitCode::Config,
             Error::Etcd(e) => e.exit_code(),
             Error::Online(e) => e.exit_code(),
+            Error::JoinControlPlane(e) => e.exit_code(),
         }
     }
 

@@ -811,12 +811,12 @@ fn cli_dry_run_prints_the_requests_and_touches_neither_network_nor_disk() {
 }
 
 #[test]
-fn cli_control_plane_join_is_refused_as_not_supported_yet() {
+fn cli_control_plane_join_checks_its_key_before_the_network_and_plans_a_dry_run() {
+    const KEY: &str = "f8902e114ef118304e561c3ecd4d0b543adc226b7a07f675f56564185ffe0c07";
     let sb = sandbox();
     let pin = format!("sha256:{}", "ab".repeat(32));
-    let out = kubeboot(
-        &sb.root,
-        &[
+    let args = |key: &'static str, extra: &'static [&'static str]| {
+        let mut args = vec![
             "join",
             "192.0.2.1:6443",
             "--token",
@@ -826,10 +826,41 @@ fn cli_control_plane_join_is_refused_as_not_supported_yet() {
             "--node-name",
             NODE,
             "--control-plane",
-        ],
-    );
+            "--apiserver-advertise-address",
+            "10.0.0.2",
+            "--certificate-key",
+            key,
+            "--skip-phases",
+            "preflight",
+        ];
+        args.extend_from_slice(extra);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        kubeboot(&sb.root, &args)
+    };
+
+    // A key that is not 64 hex characters fails before anything is sent (192.0.2.1 would not
+    // answer), without being echoed.
+    let out = run(args("0123-not-a-key", &[]));
     assert_eq!(out.status.code(), Some(ExitCode::Config as i32));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("not supported yet"), "{stderr}");
+    assert!(stderr.contains("certificate key"), "{stderr}");
+    assert!(!stderr.contains("0123-not-a-key"), "{stderr}");
+
+    let out = run(args(KEY, &["--dry-run"]));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("path: /api/v1/namespaces/kube-system/secrets/kubeadm-certs"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("https://10.0.0.2:2380"), "{stdout}");
+    for text in [&stdout, &stderr] {
+        assert_no_secret(text);
+        assert!(!text.contains(KEY), "{text}");
+    }
     assert!(tree(&sb.root).is_empty());
 }

@@ -145,8 +145,9 @@ pub fn open(key: &[u8; KEY_LEN], sealed: &[u8]) -> Result<Vec<u8>> {
 /// joining nodes skip).
 pub type CertFiles = BTreeMap<String, Option<Vec<u8>>>;
 
-/// kubeadm's `certsToTransfer`: Secret key name → node path.
-fn certs_to_transfer(cfg: &ClusterConfiguration) -> Vec<(String, PathBuf)> {
+/// kubeadm's `certsToTransfer`: Secret key name → node path, sorted by name. Joining
+/// control-plane nodes write each entry back to its path.
+pub fn certs_to_transfer(cfg: &ClusterConfiguration) -> Vec<(String, PathBuf)> {
     let dir = &cfg.certificates_dir;
     let mut names = vec![
         "ca.crt",

@@ -28,8 +28,8 @@ mod token;
 mod uploadconfig;
 
 pub use certs::{
-    CertFiles, CertificateKey, SecretOwner, open, read_certs_to_upload, seal, upload_certs_objects,
-    upload_certs_token_objects,
+    CertFiles, CertificateKey, KUBEADM_CERTS, SecretOwner, certs_to_transfer, open,
+    read_certs_to_upload, seal, upload_certs_objects, upload_certs_token_objects,
 };
 pub use dns::{coredns_image, coredns_objects, coredns_version, dns_service_ip};
 pub use join::{JoinCommand, init_done_message, join_control_plane_command, join_worker_command};

@@ -1,4 +1,4 @@
-//! `kubeboot join` for worker nodes: kubeadm's join phases (`cmd/kubeadm/app/cmd/join.go`,
+//! `kubeboot join`: kubeadm's join phases (`cmd/kubeadm/app/cmd/join.go`,
 //! `phases/join/kubelet.go`), except that by default kubeboot performs the kubelet's TLS
 //! bootstrap itself, so the kubelet starts with its final credentials and the join either
 //! ends with a certificate or says why it could not get one.
@@ -16,8 +16,10 @@
 //!
 //! Until phase 5, nothing is written but the pending key of the CSR.
 //!
-//! Joining a control-plane node is not supported yet.
+//! A control-plane node (`--control-plane`, `controlPlane`) adds kubeadm's control-plane
+//! phases around these: see [`control_plane`] and [`CONTROL_PLANE_PHASES`].
 
+pub mod control_plane;
 mod dry_run;
 mod kubelet_conf;
 mod remote;
@@ -40,8 +42,9 @@ use crate::preflight::{self, BOOTSTRAP_KUBELET_KUBECONFIG, KUBELET_KUBECONFIG, R
 use crate::service::ServiceControl;
 use crate::state::{PhaseObserver, Unobserved};
 use crate::tlsbootstrap::{self, CsrWait, IssuedCertificate};
-use crate::{Error, Result};
+use crate::{Error, Result, etcd};
 
+pub use control_plane::{ControlPlaneOutcome, Error as ControlPlaneError};
 pub use dry_run::{PlannedRequest, to_yaml as planned_requests_yaml};
 pub use kubelet_conf::TOKEN_USER;
 pub use remote::{RemoteConfig, decode_kubelet_configuration, kubelet_config_map_name};
@@ -55,8 +58,23 @@ pub const PHASES: [&str; 5] = [
     "kubelet-start",
 ];
 
+/// The phases of a control-plane join, in order: [`PHASES`] with `control-plane-prepare` and
+/// `check-etcd` before `tls-bootstrap`, `etcd-join` and `mark-control-plane` at the end.
+pub const CONTROL_PLANE_PHASES: [&str; 9] = [
+    "preflight",
+    "discovery",
+    "kubelet-config",
+    "control-plane-prepare",
+    "check-etcd",
+    "tls-bootstrap",
+    "kubelet-start",
+    "etcd-join",
+    "mark-control-plane",
+];
+
 /// kubeadm's join phase names, accepted by `--skip-phases`. For a worker, the control-plane
-/// phases do nothing; skipping `kubelet-start` skips everything after discovery, as in kubeadm.
+/// phases do nothing; skipping `kubelet-start` skips everything after discovery, as in kubeadm
+/// (for a control-plane node, only the TLS bootstrap and the kubelet's files).
 const KUBEADM_JOIN_PHASES: &[&str] = &[
     "preflight",
     "control-plane-prepare",
@@ -65,7 +83,9 @@ const KUBEADM_JOIN_PHASES: &[&str] = &[
     "control-plane-prepare/certs",
     "control-plane-prepare/kubeconfig",
     "control-plane-prepare/control-plane",
+    "check-etcd",
     "kubelet-start",
+    "etcd-join",
     "kubelet-wait-bootstrap",
     "control-plane-join",
     "control-plane-join/all",
@@ -99,6 +119,9 @@ pub struct JoinOptions {
     pub tls_bootstrap_timeout: Option<Duration>,
     /// Wall-clock time, for the certificate's validity check and the certificate file's name.
     pub wall_clock: fn() -> SystemTime,
+    /// Retries of each etcd call of a control-plane join (promotion waits here for the new
+    /// member to catch up).
+    pub etcd_retry: etcd::RetryPolicy,
 }
 
 impl JoinOptions {
@@ -121,6 +144,7 @@ impl JoinOptions {
             },
             tls_bootstrap_timeout: None,
             wall_clock: SystemTime::now,
+            etcd_retry: etcd::RetryPolicy::default(),
         }
     }
 }
@@ -136,6 +160,8 @@ pub struct JoinOutcome {
     pub csr_name: Option<String>,
     /// `--dry-run`: the requests that would have been made.
     pub planned_requests: Vec<PlannedRequest>,
+    /// What a control-plane join added (`None` for a worker, or a dry run).
+    pub control_plane: Option<ControlPlaneOutcome>,
 }
 
 /// `kubeboot join`.
@@ -145,6 +171,11 @@ pub fn run_command(root: &Root, args: JoinArgs) -> Result<()> {
     let outcome = run(root, &cfg, &opts)?;
     if !outcome.planned_requests.is_empty() {
         print!("{}", planned_requests_yaml(&outcome.planned_requests));
+    } else if let Some(control_plane) = &outcome.control_plane {
+        print!(
+            "{}",
+            control_plane::done_message(control_plane.etcd_member.is_some())
+        );
     } else if outcome.csr_name.is_some() {
         println!(
             "\nThis node has joined the cluster:\n* Certificate signing request was sent to \
@@ -166,7 +197,9 @@ pub fn run_command(root: &Root, args: JoinArgs) -> Result<()> {
 /// preflight checks and the plan of requests. Nothing is written on the node until the
 /// cluster is verified, its configuration read and (kubeboot TLS bootstrap) the node's
 /// certificate issued and checked: a failed join leaves at most the pending key of a CSR that
-/// may still be approved.
+/// may still be approved. A control-plane join writes its certificates, kubeconfigs and
+/// manifests before the CSR, as kubeadm's `control-plane-prepare`, once the whole
+/// kubeadm-certs Secret has been decrypted and checked.
 pub fn run(root: &Root, cfg: &JoinConfiguration, opts: &JoinOptions) -> Result<JoinOutcome> {
     run_observed(root, cfg, opts, &mut Unobserved)
 }
@@ -178,8 +211,11 @@ pub fn run_observed(
     opts: &JoinOptions,
     observer: &mut dyn PhaseObserver,
 ) -> Result<JoinOutcome> {
-    refuse_control_plane(cfg)?;
     let skip = SkipPhases::new(&cfg.skip_phases)?;
+    let certificate_key = match &cfg.control_plane {
+        Some(cp) => control_plane::check_before_join(cp)?,
+        None => None,
+    };
     let node_name = node_name(cfg, &opts.kubelet_host);
     let mut outcome = JoinOutcome {
         node_name: node_name.clone(),
@@ -187,6 +223,7 @@ pub fn run_observed(
         server: None,
         csr_name: None,
         planned_requests: Vec::new(),
+        control_plane: None,
     };
     if skip.preflight {
         log::info!("[preflight] Skipping phase preflight (--skip-phases)");
@@ -202,6 +239,7 @@ pub fn run_observed(
              would make are printed instead"
         );
         outcome.planned_requests = dry_run::plan(cfg, opts.tls_bootstrap, &node_name)?;
+        control_plane::extend_plan(&mut outcome.planned_requests, cfg, &node_name);
         return Ok(outcome);
     }
     let mut cluster = None;
@@ -213,7 +251,7 @@ pub fn run_observed(
         return Ok(outcome);
     };
     outcome.server = Some(cluster.server.clone());
-    if skip.kubelet_start {
+    if skip.kubelet_start && cfg.control_plane.is_none() {
         log::info!("[kubelet-start] Skipping phase kubelet-start (--skip-phases)");
         return Ok(outcome);
     }
@@ -225,15 +263,54 @@ pub fn run_observed(
     let Some(remote) = remote else {
         return Ok(outcome);
     };
-    let mut issued = None;
-    observer.phase("tls-bootstrap", &mut || {
-        issued = tls_bootstrap_phase(root, cfg, &cluster, opts)?;
-        Ok(())
-    })?;
-    outcome.csr_name = issued.as_ref().map(|i| i.csr_name.clone());
-    observer.phase("kubelet-start", &mut || {
-        kubelet_start_phase(root, cfg, &cluster, &remote, issued.as_ref(), opts)
-    })?;
+    let mut prepared = None;
+    if let Some(cp) = &cfg.control_plane {
+        observer.phase("control-plane-prepare", &mut || {
+            let bootstrap = bootstrap_client(&cluster, opts)?;
+            let done = control_plane::prepare(
+                root,
+                cfg,
+                cp,
+                &remote,
+                certificate_key.as_ref(),
+                &bootstrap,
+                opts,
+            )?;
+            outcome
+                .preflight_warnings
+                .extend(done.preflight_warnings.iter().cloned());
+            prepared = Some(done);
+            Ok(())
+        })?;
+    }
+    if skip.kubelet_start {
+        log::info!("[kubelet-start] Skipping phase kubelet-start (--skip-phases)");
+    } else {
+        let mut issued = None;
+        observer.phase("tls-bootstrap", &mut || {
+            issued = tls_bootstrap_phase(root, cfg, &cluster, opts)?;
+            Ok(())
+        })?;
+        outcome.csr_name = issued.as_ref().map(|i| i.csr_name.clone());
+        observer.phase("kubelet-start", &mut || {
+            let for_kubelet = match &prepared {
+                Some(prepared) => control_plane::kubelet_cluster(&cluster, &prepared.init)?,
+                None => cluster.clone(),
+            };
+            kubelet_start_phase(root, cfg, &for_kubelet, &remote, issued.as_ref(), opts)
+        })?;
+    }
+    if let Some(prepared) = &prepared {
+        observer.phase("control-plane-join", &mut || {
+            outcome.control_plane = Some(control_plane::join_cluster(
+                root,
+                cfg,
+                &prepared.init,
+                opts,
+            )?);
+            Ok(())
+        })?;
+    }
     Ok(outcome)
 }
 
@@ -434,21 +511,6 @@ fn write_ca_certificate(root: &Root, cfg: &JoinConfiguration, ca_pem: &[u8]) -> 
             }
             root.write_atomic(path, ca_pem, mode::PUBLIC)?;
         }
-    }
-    Ok(())
-}
-
-fn refuse_control_plane(cfg: &JoinConfiguration) -> Result<()> {
-    if cfg.control_plane.is_some() {
-        return Err(Error::Config(ConfigError {
-            origin: "JoinConfiguration".into(),
-            document: None,
-            kind: Some("JoinConfiguration".into()),
-            field: Some("controlPlane".into()),
-            reason: "joining a control-plane node (--control-plane) is not supported yet by \
-                     kubeboot; join this node as a worker, or use kubeadm"
-                .into(),
-        }));
     }
     Ok(())
 }

@@ -811,7 +811,17 @@ fn control_plane_join_and_unknown_phases_are_refused_up_front() {
         certificate_key: None,
     });
     let (err, _, _) = assert_fails_writing_nothing(&cfg, ExitCode::Config);
-    assert!(err.to_string().contains("not supported yet"), "{err}");
+    assert!(err.to_string().contains("advertiseAddress"), "{err}");
+    if let Some(cp) = &mut cfg.control_plane {
+        cp.local_api_endpoint.advertise_address = Some("10.0.0.2".parse().unwrap());
+        cp.certificate_key = Some("not hex".into());
+    }
+    let (err, _, _) = assert_fails_writing_nothing(&cfg, ExitCode::Config);
+    assert!(
+        err.to_string().contains("certificate key is invalid"),
+        "{err}"
+    );
+    assert!(cluster.server.requests().is_empty());
 
     let mut cfg = join_config(&cluster);
     cfg.skip_phases = vec!["kubelet-strat".into()];

@@ -228,6 +228,21 @@ pub fn load_key(root: &Root, path: &Path) -> Result<Option<PrivateKey>, Error> {
         })
 }
 
+/// Whether `data` is a certificate or a public key in PEM (a block labelled `CERTIFICATE`,
+/// `PUBLIC KEY` or `RSA PUBLIC KEY` that is valid base64), as Go's `keyutil.ParsePublicKeysPEM`
+/// tells them from private keys.
+pub fn is_public_pem(data: &[u8]) -> bool {
+    pem::decode_all(data).is_ok_and(|blocks| {
+        blocks.iter().any(|b| {
+            !b.der.is_empty()
+                && matches!(
+                    b.label.as_str(),
+                    pem::CERTIFICATE | pem::PUBLIC_KEY | "RSA PUBLIC KEY"
+                )
+        })
+    })
+}
+
 /// Writes a private key as kubeadm does: PEM, mode 0600, in a 0700 directory.
 pub fn write_key(root: &Root, path: &Path, key: &PrivateKey) -> Result<(), Error> {
     write_file(root, path, key.to_pem().as_bytes(), mode::PRIVATE)
