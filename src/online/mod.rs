@@ -246,7 +246,10 @@ pub fn run_phase(
         Some(client) => Target::Api(client),
         None => Target::DryRun(&stdout),
     };
-    let mut ctx = OnlineContext::new(root, cfg, target, &stdout);
+    // In a dry run stdout is a YAML stream of objects: messages become YAML comments there.
+    let comments = RefCell::new(CommentLines::new(std::io::stdout()));
+    let out: &RefCell<dyn Write> = if opts.dry_run { &comments } else { &stdout };
+    let mut ctx = OnlineContext::new(root, cfg, target, out);
     ctx.super_admin = super_admin.as_ref();
     ctx.upload_certs = opts.upload_certs;
     ctx.certificate_key = opts.certificate_key;
@@ -254,6 +257,39 @@ pub fn run_phase(
     ctx.skip_certificate_key_print = opts.skip_certificate_key_print;
     ctx.services = opts.services;
     run(&ctx, sub)
+}
+
+/// Prefixes every line written through it with `# `, so user-facing text printed between the
+/// objects of a dry run keeps stdout a valid YAML stream (`... --dry-run | kubectl apply -f -`).
+pub struct CommentLines<W: Write> {
+    inner: W,
+    at_line_start: bool,
+}
+
+impl<W: Write> CommentLines<W> {
+    pub fn new(inner: W) -> Self {
+        CommentLines {
+            inner,
+            at_line_start: true,
+        }
+    }
+}
+
+impl<W: Write> Write for CommentLines<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for line in buf.split_inclusive(|b| *b == b'\n') {
+            if self.at_line_start {
+                self.inner.write_all(b"# ")?;
+            }
+            self.inner.write_all(line)?;
+            self.at_line_start = line.ends_with(b"\n");
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Why an online phase failed: what, where, and what to check. Never holds a token secret or
