@@ -8,7 +8,6 @@ fn main() -> std::process::ExitCode {
     match kubeboot::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            log::error!("{e}");
             eprintln!("error: {e}");
             std::process::ExitCode::from(e.exit_code() as u8)
         }
