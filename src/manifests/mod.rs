@@ -27,7 +27,7 @@ pub use control_plane::{
     KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, kube_apiserver_pod,
     kube_controller_manager_pod, kube_scheduler_pod,
 };
-pub use etcd::{ETCD, EtcdMember, client_url, etcd_pod, peer_url};
+pub use etcd::{ETCD, EtcdMember, etcd_pod};
 pub use pod::manifest_yaml;
 pub use volumes::CA_CERTS_EXTRA_PATHS;
 
