@@ -31,7 +31,7 @@ pub use certs::{
     CertFiles, CertificateKey, SecretOwner, open, read_certs_to_upload, seal, upload_certs_objects,
     upload_certs_token_objects,
 };
-pub use dns::{coredns_image, coredns_objects, coredns_version, dns_service_ip};
+pub use dns::{coredns_objects, dns_service_ip};
 pub use join::{JoinCommand, init_done_message, join_control_plane_command, join_worker_command};
 pub use markcontrolplane::{
     LABEL_CONTROL_PLANE, LABEL_EXCLUDE_FROM_EXTERNAL_LB, control_plane_taints,
@@ -39,8 +39,7 @@ pub use markcontrolplane::{
 };
 pub use object::{Object, to_yaml_stream};
 pub use proxy::{
-    control_plane_endpoint_url, kube_proxy_config, kube_proxy_image, kube_proxy_objects,
-    proxy_env_from,
+    control_plane_endpoint_url, kube_proxy_config, kube_proxy_objects, proxy_env_from,
 };
 pub use token::{
     bootstrap_token_objects, bootstrap_token_secret, cluster_info_kubeconfig, cluster_info_objects,

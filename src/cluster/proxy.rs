@@ -13,6 +13,7 @@ use super::rbac::{cluster_role_binding, get_named, group, role, role_binding, se
 use super::uploadconfig::sign_config_map;
 use super::{BOOTSTRAPPERS_GROUP, Error, NS_SYSTEM, Object, Result, meta, yaml_quote};
 use crate::config::model::{ApiEndpoint, ClusterConfiguration};
+use crate::manifests::images;
 
 pub const KUBE_PROXY: &str = "kube-proxy";
 /// `KubeProxyClusterRoleBindingName` → `KubeProxyClusterRoleName`.
@@ -91,13 +92,6 @@ fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         });
     (is_name || host.parse::<IpAddr>().is_ok()).then_some((host, port))
-}
-
-/// `images.GetKubernetesImage("kube-proxy")`: `imageRepository/kube-proxy:<version>`, `+` in
-/// the version becoming `_` as in image tags.
-pub fn kube_proxy_image(cfg: &ClusterConfiguration) -> String {
-    let tag = cfg.kubernetes_version.to_string().replace('+', "_");
-    format!("{}/kube-proxy:{tag}", cfg.image_repository)
 }
 
 /// kubeadm's `GetProxyEnvVars` + `MergeKubeadmEnvVars`: the non-empty `*_proxy` variables of
@@ -179,7 +173,10 @@ pub fn kube_proxy_objects(
 
     let mut daemon_set: DaemonSet = decode(
         "kube-proxy DaemonSet",
-        &DAEMON_SET.replace("@IMAGE@", &yaml_quote(&kube_proxy_image(cfg))),
+        &DAEMON_SET.replace(
+            "@IMAGE@",
+            &yaml_quote(&images::kubernetes_image(cfg, KUBE_PROXY)),
+        ),
     )?;
     if let Some(container) = daemon_set
         .spec
