@@ -38,9 +38,7 @@ pub use markcontrolplane::{
     mark_control_plane_patch, mark_control_plane_patch_for,
 };
 pub use object::{Object, to_yaml_stream};
-pub use proxy::{
-    control_plane_endpoint_url, kube_proxy_config, kube_proxy_objects, proxy_env_from,
-};
+pub use proxy::{control_plane_endpoint_url, kube_proxy_config, kube_proxy_objects};
 pub use token::{
     bootstrap_token_objects, bootstrap_token_secret, cluster_info_kubeconfig, cluster_info_objects,
     fill_missing_tokens, generate_token, generate_token_with, parse_token,

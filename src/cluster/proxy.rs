@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{ConfigMap, EnvVar, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 
 use super::dns::decode;
 use super::rbac::{cluster_role_binding, get_named, group, role, role_binding, service_account};
 use super::uploadconfig::sign_config_map;
 use super::{BOOTSTRAPPERS_GROUP, Error, NS_SYSTEM, Object, Result, meta, yaml_quote};
-use crate::config::model::{ApiEndpoint, ClusterConfiguration};
-use crate::manifests::images;
+use crate::config::model::{ApiEndpoint, ClusterConfiguration, EnvVar};
+use crate::manifests::{self, images};
 
 pub const KUBE_PROXY: &str = "kube-proxy";
 /// `KubeProxyClusterRoleBindingName` → `KubeProxyClusterRoleName`.
@@ -94,24 +94,6 @@ fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
     (is_name || host.parse::<IpAddr>().is_ok()).then_some((host, port))
 }
 
-/// kubeadm's `GetProxyEnvVars` + `MergeKubeadmEnvVars`: the non-empty `*_proxy` variables of
-/// the given environment (any case), last value per name, sorted by name. kubeadm hands them to
-/// kube-proxy so that it can reach the API server through the same proxy.
-pub fn proxy_env_from(vars: impl IntoIterator<Item = (String, String)>) -> Vec<EnvVar> {
-    let merged: BTreeMap<String, String> = vars
-        .into_iter()
-        .filter(|(name, value)| name.to_lowercase().ends_with("_proxy") && !value.is_empty())
-        .collect();
-    merged
-        .into_iter()
-        .map(|(name, value)| EnvVar {
-            name,
-            value: Some(value),
-            value_from: None,
-        })
-        .collect()
-}
-
 /// The KubeProxyConfiguration kubeadm generates when the user gives none: an empty
 /// `kubeproxy.config.k8s.io/v1alpha1` object with kubeadm's three defaults (bindAddress
 /// `0.0.0.0`, or `::` when the advertise address is IPv6; clusterCIDR = podSubnet;
@@ -143,7 +125,7 @@ fn kubeconfig(server: &str) -> String {
 }
 
 /// The kube-proxy addon in kubeadm's order: ConfigMap `kube-proxy` (signed), DaemonSet
-/// `kube-proxy` (with `proxy_env` appended to its environment), ServiceAccount `kube-proxy`,
+/// `kube-proxy` (with `proxy_env`, sorted and deduplicated as kubeadm merges it, appended to its environment), ServiceAccount `kube-proxy`,
 /// ClusterRoleBinding `kubeadm:node-proxier`, Role and RoleBinding `kube-proxy` (bootstrap
 /// tokens may read the ConfigMap). Empty when `proxy.disabled`.
 pub fn kube_proxy_objects(
@@ -187,7 +169,7 @@ pub fn kube_proxy_objects(
         container
             .env
             .get_or_insert_with(Vec::new)
-            .extend(proxy_env.iter().cloned());
+            .extend(manifests::merge_env(&[proxy_env]).unwrap_or_default());
     }
 
     Ok(vec![
@@ -398,18 +380,6 @@ mod tests {
     }
 
     #[test]
-    fn proxy_env_keeps_set_proxy_variables_sorted() {
-        let env = proxy_env_from([
-            ("PATH".to_string(), "/bin".to_string()),
-            ("no_proxy".to_string(), "10.0.0.0/8".to_string()),
-            ("HTTPS_PROXY".to_string(), "http://proxy:3128".to_string()),
-            ("FTP_PROXY".to_string(), String::new()),
-        ]);
-        let names: Vec<_> = env.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["HTTPS_PROXY", "no_proxy"]);
-    }
-
-    #[test]
     fn config_follows_pod_subnet_and_address_family() {
         let cfg = cluster_config();
         let text = kube_proxy_config(&cfg, &local_endpoint());
@@ -431,7 +401,8 @@ mod tests {
     #[test]
     fn image_and_env_land_in_the_daemonset() {
         let cfg = cluster_config();
-        let env = proxy_env_from([("HTTP_PROXY".to_string(), "http://p:3128".to_string())]);
+        let env =
+            manifests::proxy_env_from([("HTTP_PROXY".to_string(), "http://p:3128".to_string())]);
         let objects = kube_proxy_objects(&cfg, &local_endpoint(), &env).unwrap();
         let Object::DaemonSet(ds) = &objects[1] else {
             panic!()

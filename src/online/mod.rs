@@ -39,7 +39,6 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::EnvVar;
 use time::OffsetDateTime;
 
 use crate::ExitCode;
@@ -133,7 +132,7 @@ pub struct OnlineContext<'a> {
     pub services: ServiceControl,
     pub wait: WaitOptions,
     /// `*_proxy` variables handed to kube-proxy (kubeadm takes them from its environment).
-    pub proxy_env: Vec<EnvVar>,
+    pub proxy_env: Vec<crate::config::model::EnvVar>,
 }
 
 impl<'a> OnlineContext<'a> {
@@ -159,7 +158,7 @@ impl<'a> OnlineContext<'a> {
             out,
             services: ServiceControl::Skip("no service control configured"),
             wait: WaitOptions::for_config(cfg),
-            proxy_env: cluster::proxy_env_from(std::env::vars()),
+            proxy_env: crate::manifests::proxy_env(),
         }
     }
 
