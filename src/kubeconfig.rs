@@ -509,9 +509,11 @@ pub fn control_plane_endpoint(cfg: &InitConfiguration) -> Result<String, Error> 
     let Some(endpoint) = &cfg.cluster.control_plane_endpoint else {
         return Ok(local);
     };
-    let (host, port) = pki::parse_host_port(endpoint).map_err(|reason| Error::InvalidConfig {
-        field: "controlPlaneEndpoint",
-        reason,
+    let (host, port) = crate::config::validation::parse_host_port(endpoint).map_err(|reason| {
+        Error::InvalidConfig {
+            field: "controlPlaneEndpoint",
+            reason,
+        }
     })?;
     let bind_port = cfg.local_api_endpoint.bind_port;
     if port.is_some_and(|p| p != bind_port) {
