@@ -38,7 +38,7 @@ pub use markcontrolplane::{
     mark_control_plane_patch, mark_control_plane_patch_for,
 };
 pub use object::{Object, to_yaml_stream};
-pub use proxy::{control_plane_endpoint_url, kube_proxy_config, kube_proxy_objects};
+pub use proxy::{kube_proxy_config, kube_proxy_objects};
 pub use token::{
     bootstrap_token_objects, bootstrap_token_secret, cluster_info_kubeconfig, cluster_info_objects,
     fill_missing_tokens, generate_token, generate_token_with, parse_token,
@@ -92,11 +92,9 @@ pub enum Error {
         "networking.serviceSubnet {0} is too small: the cluster DNS Service needs its 10th address"
     )]
     ServiceSubnetTooSmall(String),
-    #[error(
-        "localAPIEndpoint.advertiseAddress is not set: it is needed for the control-plane \
-         endpoint the kube-proxy kubeconfig points at"
-    )]
-    NoAdvertiseAddress,
+    /// The control-plane endpoint the kube-proxy kubeconfig points at.
+    #[error("the kube-proxy kubeconfig needs the control-plane endpoint: {0}")]
+    ControlPlaneEndpoint(crate::kubeconfig::Error),
     #[error("{field} {value:?} is invalid: {reason}")]
     InvalidField {
         field: &'static str,

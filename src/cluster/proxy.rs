@@ -13,6 +13,7 @@ use super::rbac::{cluster_role_binding, get_named, group, role, role_binding, se
 use super::uploadconfig::sign_config_map;
 use super::{BOOTSTRAPPERS_GROUP, Error, NS_SYSTEM, Object, Result, meta, yaml_quote};
 use crate::config::model::{ApiEndpoint, ClusterConfiguration, EnvVar};
+use crate::kubeconfig;
 use crate::manifests::{self, images};
 
 pub const KUBE_PROXY: &str = "kube-proxy";
@@ -22,77 +23,6 @@ pub const NODE_PROXIER_ROLE: &str = "system:node-proxier";
 const CONFIG_KEY: &str = "config.conf";
 const KUBECONFIG_KEY: &str = "kubeconfig.conf";
 const KUBECONFIG_PATH: &str = "/var/lib/kube-proxy/kubeconfig.conf";
-
-/// kubeadm's `GetControlPlaneEndpoint`: `https://` + `controlPlaneEndpoint` (its port, or the
-/// local bind port when it has none), else the local advertise address and bind port.
-pub fn control_plane_endpoint_url(
-    cfg: &ClusterConfiguration,
-    local: &ApiEndpoint,
-) -> Result<String> {
-    let advertise = local.advertise_address.ok_or(Error::NoAdvertiseAddress)?;
-    let bind_port = local.bind_port.to_string();
-    let Some(endpoint) = cfg
-        .control_plane_endpoint
-        .as_deref()
-        .filter(|e| !e.is_empty())
-    else {
-        return Ok(format!(
-            "https://{}",
-            join_host_port(&advertise.to_string(), &bind_port)
-        ));
-    };
-    let (host, port) = split_host_port(endpoint).ok_or_else(|| Error::InvalidField {
-        field: "controlPlaneEndpoint",
-        value: endpoint.to_string(),
-        reason: "must be host or host:port, with a DNS name or an IP address as host \
-                 (IPv6 in brackets when a port follows)",
-    })?;
-    let port = port.map_or(bind_port, str::to_string);
-    Ok(format!("https://{}", join_host_port(host, &port)))
-}
-
-fn join_host_port(host: &str, port: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// kubeadm's `ParseHostPort`: an IP or a DNS-1123 subdomain, optionally with a port 1..=65535.
-fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        match after {
-            "" => (host, None),
-            _ => (host, Some(after.strip_prefix(':')?)),
-        }
-    } else if s.parse::<IpAddr>().is_ok() {
-        (s, None)
-    } else {
-        match s.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (s, None),
-        }
-    };
-    if let Some(p) = port {
-        if !matches!(p.parse::<u16>(), Ok(1..)) || p.starts_with('+') {
-            return None;
-        }
-    }
-    let is_name = !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        });
-    (is_name || host.parse::<IpAddr>().is_ok()).then_some((host, port))
-}
 
 /// The KubeProxyConfiguration kubeadm generates when the user gives none: an empty
 /// `kubeproxy.config.k8s.io/v1alpha1` object with kubeadm's three defaults (bindAddress
@@ -136,7 +66,8 @@ pub fn kube_proxy_objects(
     if cfg.proxy_disabled {
         return Ok(Vec::new());
     }
-    let server = control_plane_endpoint_url(cfg, local)?;
+    let server =
+        kubeconfig::control_plane_endpoint(cfg, local).map_err(Error::ControlPlaneEndpoint)?;
     // kubeadm embeds both documents in `|-` block scalars: no trailing newline.
     let config = kube_proxy_config(cfg, local);
     let mut config_map = ConfigMap {
@@ -335,49 +266,6 @@ spec:
 mod tests {
     use super::*;
     use crate::cluster::tests_support::{cluster_config, local_endpoint};
-
-    #[test]
-    fn endpoint_url_as_kubeadm_builds_it() {
-        let mut cfg = cluster_config();
-        let local = local_endpoint();
-        assert_eq!(
-            control_plane_endpoint_url(&cfg, &local).unwrap(),
-            "https://192.168.0.10:6443"
-        );
-        for (cpe, url) in [
-            ("lb.example.com", "https://lb.example.com:6443"),
-            ("lb.example.com:443", "https://lb.example.com:443"),
-            ("10.0.0.1:8443", "https://10.0.0.1:8443"),
-            ("fd00::1", "https://[fd00::1]:6443"),
-            ("[fd00::1]:443", "https://[fd00::1]:443"),
-        ] {
-            cfg.control_plane_endpoint = Some(cpe.into());
-            assert_eq!(
-                control_plane_endpoint_url(&cfg, &local).unwrap(),
-                url,
-                "{cpe}"
-            );
-        }
-        for bad in [
-            "lb.example.com:0",
-            "lb.example.com:x",
-            "Bad_Host",
-            "a b:1",
-            "[fd00::1",
-        ] {
-            cfg.control_plane_endpoint = Some(bad.into());
-            assert!(control_plane_endpoint_url(&cfg, &local).is_err(), "{bad}");
-        }
-        let no_address = ApiEndpoint {
-            advertise_address: None,
-            bind_port: 6443,
-        };
-        cfg.control_plane_endpoint = None;
-        assert!(matches!(
-            control_plane_endpoint_url(&cfg, &no_address),
-            Err(Error::NoAdvertiseAddress)
-        ));
-    }
 
     #[test]
     fn config_follows_pod_subnet_and_address_family() {
