@@ -29,7 +29,6 @@
 
 mod admin;
 mod apply;
-mod clusterconfig;
 mod finalize;
 mod node;
 mod phases;
@@ -44,6 +43,7 @@ use time::OffsetDateTime;
 use crate::ExitCode;
 use crate::api;
 use crate::cluster::{self, CertificateKey};
+use crate::config::duration::format_go_duration;
 use crate::config::model::InitConfiguration;
 use crate::fs::{FsError, Root};
 use crate::service::ServiceControl;
@@ -53,7 +53,6 @@ pub use admin::{
     ensure_cluster_admins, super_admin_client,
 };
 pub use apply::{Policy, apply, apply_one, print_patch};
-pub use clusterconfig::{cluster_configuration_yaml, go_duration};
 pub use finalize::{KUBELET_CLIENT_CURRENT, KUBELET_CONF, kubelet_finalize};
 pub use phases::{
     addon, bootstrap_token, mark_control_plane, show_join_command, upload_certs, upload_config,
@@ -279,7 +278,7 @@ pub enum Error {
         "node {name:?} did not appear in the API server within {} ({last}); check that the \
          kubelet runs ('systemctl status kubelet', 'journalctl -xeu kubelet') and registers \
          with this node name (nodeRegistration.name)",
-        go_duration(*.timeout)
+        format_go_duration(*.timeout)
     )]
     NodeNotRegistered {
         name: String,
