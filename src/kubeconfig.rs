@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
 use crate::ExitCode;
-use crate::config::model::InitConfiguration;
+use crate::config::model::{ApiEndpoint, ClusterConfiguration, InitConfiguration};
 use crate::fs::{FsError, Root, mode};
 use crate::pki::{self, CertConfig, Certificate, ExtKeyUsage, Period};
 
@@ -490,30 +490,39 @@ fn https_url(host: &str, port: u16) -> String {
     }
 }
 
-/// kubeadm's `GetLocalAPIEndpoint`: the advertise address and bind port.
-pub fn local_api_endpoint(cfg: &InitConfiguration) -> Result<String, Error> {
-    let ip = cfg
-        .local_api_endpoint
+/// kubeadm's `GetLocalAPIEndpoint`: `https://` + the advertise address and bind port.
+pub fn local_api_endpoint(local: &ApiEndpoint) -> Result<String, Error> {
+    let ip = local
         .advertise_address
         .ok_or_else(|| Error::InvalidConfig {
             field: "localAPIEndpoint.advertiseAddress",
             reason: "no address is set and none was detected; set it to this node's IP".to_string(),
         })?;
-    Ok(https_url(&ip.to_string(), cfg.local_api_endpoint.bind_port))
+    Ok(https_url(&ip.to_string(), local.bind_port))
 }
 
-/// kubeadm's `GetControlPlaneEndpoint`: the controlPlaneEndpoint (its port, or the bind port)
-/// when set, else the local endpoint.
-pub fn control_plane_endpoint(cfg: &InitConfiguration) -> Result<String, Error> {
-    let local = local_api_endpoint(cfg)?;
-    let Some(endpoint) = &cfg.cluster.control_plane_endpoint else {
-        return Ok(local);
+/// kubeadm's `GetControlPlaneEndpoint`: `https://` + the controlPlaneEndpoint (its port, or the
+/// local bind port) when set, else the local endpoint. The advertise address is needed either
+/// way, as kubeadm checks it first.
+pub fn control_plane_endpoint(
+    cluster: &ClusterConfiguration,
+    local: &ApiEndpoint,
+) -> Result<String, Error> {
+    let local_url = local_api_endpoint(local)?;
+    let Some(endpoint) = cluster
+        .control_plane_endpoint
+        .as_deref()
+        .filter(|e| !e.is_empty())
+    else {
+        return Ok(local_url);
     };
-    let (host, port) = pki::parse_host_port(endpoint).map_err(|reason| Error::InvalidConfig {
-        field: "controlPlaneEndpoint",
-        reason,
+    let (host, port) = crate::config::validation::parse_host_port(endpoint).map_err(|reason| {
+        Error::InvalidConfig {
+            field: "controlPlaneEndpoint",
+            reason,
+        }
     })?;
-    let bind_port = cfg.local_api_endpoint.bind_port;
+    let bind_port = local.bind_port;
     if port.is_some_and(|p| p != bind_port) {
         warn!(
             "[endpoint] WARNING: port specified in controlPlaneEndpoint overrides bindPort in the controlplane address"
@@ -617,8 +626,8 @@ impl<'a> Phase<'a> {
             specs: specs(cfg),
             ca_cert: pki::load_certificate(root, &ca_path)?,
             ca_path,
-            control_plane: control_plane_endpoint(cfg)?,
-            local: local_api_endpoint(cfg)?,
+            control_plane: control_plane_endpoint(&cfg.cluster, &cfg.local_api_endpoint)?,
+            local: local_api_endpoint(&cfg.local_api_endpoint)?,
             now,
         })
     }
@@ -877,30 +886,72 @@ mod tests {
     fn endpoints_as_kubeadm_formats_them() {
         let mut cfg = test_config();
         assert_eq!(
-            local_api_endpoint(&cfg).unwrap(),
+            local_api_endpoint(&cfg.local_api_endpoint).unwrap(),
             "https://192.168.0.10:6443"
         );
         assert_eq!(
-            control_plane_endpoint(&cfg).unwrap(),
+            control_plane_endpoint(&cfg.cluster, &cfg.local_api_endpoint).unwrap(),
             "https://192.168.0.10:6443"
         );
         cfg.cluster.control_plane_endpoint = Some("cp.example.com".into());
         assert_eq!(
-            control_plane_endpoint(&cfg).unwrap(),
+            control_plane_endpoint(&cfg.cluster, &cfg.local_api_endpoint).unwrap(),
             "https://cp.example.com:6443"
         );
         cfg.cluster.control_plane_endpoint = Some("[fd00::1]:443".into());
         assert_eq!(
-            control_plane_endpoint(&cfg).unwrap(),
+            control_plane_endpoint(&cfg.cluster, &cfg.local_api_endpoint).unwrap(),
             "https://[fd00::1]:443"
         );
         cfg.local_api_endpoint.advertise_address = Some("fd00::2".parse().unwrap());
-        assert_eq!(local_api_endpoint(&cfg).unwrap(), "https://[fd00::2]:6443");
+        assert_eq!(
+            local_api_endpoint(&cfg.local_api_endpoint).unwrap(),
+            "https://[fd00::2]:6443"
+        );
         cfg.cluster.control_plane_endpoint = Some("Bad_Host".into());
         assert_eq!(
-            control_plane_endpoint(&cfg).unwrap_err().exit_code(),
+            control_plane_endpoint(&cfg.cluster, &cfg.local_api_endpoint)
+                .unwrap_err()
+                .exit_code(),
             ExitCode::Config
         );
+    }
+
+    #[test]
+    fn endpoint_forms_as_kubeadm_builds_them() {
+        let mut cfg = test_config();
+        let url =
+            |cfg: &InitConfiguration| control_plane_endpoint(&cfg.cluster, &cfg.local_api_endpoint);
+        for (cpe, expected) in [
+            ("", "https://192.168.0.10:6443"),
+            ("lb.example.com", "https://lb.example.com:6443"),
+            ("lb.example.com:443", "https://lb.example.com:443"),
+            ("10.0.0.1:8443", "https://10.0.0.1:8443"),
+            ("fd00::1", "https://[fd00::1]:6443"),
+            ("[fd00::1]:443", "https://[fd00::1]:443"),
+        ] {
+            cfg.cluster.control_plane_endpoint = Some(cpe.into());
+            assert_eq!(url(&cfg).unwrap(), expected, "{cpe}");
+        }
+        for bad in [
+            "lb.example.com:0",
+            "lb.example.com:x",
+            "Bad_Host",
+            "a b:1",
+            "[fd00::1",
+        ] {
+            cfg.cluster.control_plane_endpoint = Some(bad.into());
+            assert!(url(&cfg).is_err(), "{bad}");
+        }
+        cfg.cluster.control_plane_endpoint = None;
+        cfg.local_api_endpoint.advertise_address = None;
+        assert!(matches!(
+            url(&cfg),
+            Err(Error::InvalidConfig {
+                field: "localAPIEndpoint.advertiseAddress",
+                ..
+            })
+        ));
     }
 
     fn test_config() -> InitConfiguration {

@@ -348,7 +348,7 @@ fn joining_control_plane_etcd_lists_existing_members() {
         },
         EtcdMember {
             name: "cp-2".into(),
-            peer_url: manifests::peer_url("192.168.10.12".parse().unwrap()),
+            peer_url: kubeboot::etcd::peer_url("192.168.10.12".parse().unwrap()),
         },
     ];
     let dir = tempfile::tempdir().unwrap();

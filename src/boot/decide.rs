@@ -4,14 +4,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-/// `BootConfiguration.mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ModeSetting {
-    Init,
-    Join,
-    #[default]
-    Auto,
-}
+use crate::config::model::BootMode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -34,7 +27,8 @@ impl fmt::Display for Mode {
 /// What the decision looks at.
 #[derive(Debug, Clone, Default)]
 pub struct Facts<'a> {
-    pub setting: ModeSetting,
+    /// `BootConfiguration.mode`.
+    pub setting: BootMode,
     /// An InitConfiguration or ClusterConfiguration is present.
     pub has_init: bool,
     pub has_join: bool,
@@ -73,12 +67,10 @@ pub fn decide(f: &Facts) -> Result<(Mode, String), DecisionError> {
         Mode::Join
     };
     match f.setting {
-        ModeSetting::Init => Ok((Mode::Init, "BootConfiguration sets mode: init".into())),
-        ModeSetting::Join if f.has_join => {
-            Ok((join_mode, "BootConfiguration sets mode: join".into()))
-        }
-        ModeSetting::Join => Err(DecisionError::JoinWithoutConfiguration),
-        ModeSetting::Auto => match (f.has_init, f.has_join) {
+        BootMode::Init => Ok((Mode::Init, "BootConfiguration sets mode: init".into())),
+        BootMode::Join if f.has_join => Ok((join_mode, "BootConfiguration sets mode: join".into())),
+        BootMode::Join => Err(DecisionError::JoinWithoutConfiguration),
+        BootMode::Auto => match (f.has_init, f.has_join) {
             (false, false) => Err(DecisionError::NothingToDo),
             (true, false) => Ok((
                 Mode::Init,
@@ -117,7 +109,7 @@ mod tests {
     const ADDRS: &[IpAddr] = &[IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 10))];
 
     fn facts(
-        setting: ModeSetting,
+        setting: BootMode,
         has_init: bool,
         has_join: bool,
         initializer: Option<&'static str>,
@@ -135,7 +127,7 @@ mod tests {
 
     #[test]
     fn decision_table() {
-        use ModeSetting::*;
+        use BootMode::*;
         let rows: &[(Facts, Result<Mode, DecisionError>)] = &[
             (facts(Auto, true, false, None), Ok(Mode::Init)),
             (facts(Auto, false, true, None), Ok(Mode::Join)),
@@ -168,14 +160,14 @@ mod tests {
 
     #[test]
     fn control_plane_join_is_its_own_mode() {
-        let mut f = facts(ModeSetting::Auto, true, true, Some("cp-1"));
+        let mut f = facts(BootMode::Auto, true, true, Some("cp-1"));
         f.join_control_plane = true;
         assert_eq!(decide(&f).unwrap().0, Mode::JoinControlPlane);
     }
 
     #[test]
     fn split_brain_error_explains_the_fix() {
-        let e = decide(&facts(ModeSetting::Auto, true, true, None))
+        let e = decide(&facts(BootMode::Auto, true, true, None))
             .unwrap_err()
             .to_string();
         assert!(
@@ -186,7 +178,7 @@ mod tests {
 
     #[test]
     fn the_reason_names_the_initializer() {
-        let (_, why) = decide(&facts(ModeSetting::Auto, true, true, Some("cp-1"))).unwrap();
+        let (_, why) = decide(&facts(BootMode::Auto, true, true, Some("cp-1"))).unwrap();
         assert!(why.contains("\"cp-1\""), "{why}");
     }
 }

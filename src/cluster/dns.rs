@@ -16,44 +16,10 @@ use super::markcontrolplane::LABEL_CONTROL_PLANE;
 use super::{Error, Object, Result, yaml_quote};
 use crate::config::model::ClusterConfiguration;
 use crate::config::version::KubeVersion;
+use crate::manifests::images;
 
 /// `coreDNSReplicas`: a fresh cluster has no DNS Deployment whose replicas to keep.
 const REPLICAS: u32 = 2;
-const DEFAULT_REGISTRY: &str = "registry.k8s.io";
-
-/// `kubeadmconstants.CoreDNSVersion` of the kubeadm release for this Kubernetes minor.
-pub fn coredns_version(kubernetes: &KubeVersion) -> &'static str {
-    match kubernetes.minor {
-        ..=32 => "v1.11.3",
-        33 => "v1.12.0",
-        34 => "v1.12.1",
-        _ => "v1.13.1",
-    }
-}
-
-/// `images.GetDNSImage`: `dns.imageRepository` or `imageRepository`, with `/coredns` added
-/// for the default registry only (where the image lives at `registry.k8s.io/coredns/coredns`),
-/// then `coredns:` and `dns.imageTag` or the version's CoreDNS tag.
-pub fn coredns_image(cfg: &ClusterConfiguration) -> String {
-    let mut repo = cfg
-        .dns
-        .image
-        .image_repository
-        .clone()
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| cfg.image_repository.clone());
-    if repo == DEFAULT_REGISTRY {
-        repo.push_str("/coredns");
-    }
-    let tag = cfg
-        .dns
-        .image
-        .image_tag
-        .clone()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| coredns_version(&cfg.kubernetes_version).to_string());
-    format!("{repo}/coredns:{tag}")
-}
 
 /// `kubeadmconstants.GetDNSIP`: the 10th address of the (first) service subnet.
 pub fn dns_service_ip(cfg: &ClusterConfiguration) -> Result<IpAddr> {
@@ -137,7 +103,7 @@ fn deployment_yaml(v: &KubeVersion, cfg: &ClusterConfiguration) -> String {
     DEPLOYMENT
         .replace("@REPLICAS@", &REPLICAS.to_string())
         .replace("@CONTROL_PLANE_TAINT_KEY@", LABEL_CONTROL_PLANE)
-        .replace("@IMAGE@", &yaml_quote(&coredns_image(cfg)))
+        .replace("@IMAGE@", &yaml_quote(&images::coredns_image(cfg)))
         .replace("@PROBE_PORTS@", probe_ports)
         .replace("@LIVENESS_PORT@", liveness)
         .replace("@READINESS_PORT@", readiness)
@@ -389,25 +355,6 @@ mod tests {
             dns_service_ip(&cfg),
             Err(Error::ServiceSubnetTooSmall(_))
         ));
-    }
-
-    #[test]
-    fn image_follows_repository_overrides_as_kubeadm() {
-        let mut cfg = at(34);
-        assert_eq!(
-            coredns_image(&cfg),
-            "registry.k8s.io/coredns/coredns:v1.12.1"
-        );
-        cfg.image_repository = "mirror.example.com/k8s".into();
-        assert_eq!(
-            coredns_image(&cfg),
-            "mirror.example.com/k8s/coredns:v1.12.1"
-        );
-        cfg.dns.image.image_repository = Some("dns.example.com".into());
-        cfg.dns.image.image_tag = Some("v9".into());
-        assert_eq!(coredns_image(&cfg), "dns.example.com/coredns:v9");
-        assert_eq!(coredns_version(&at(31).kubernetes_version), "v1.11.3");
-        assert_eq!(coredns_version(&at(35).kubernetes_version), "v1.13.1");
     }
 
     #[test]

@@ -31,17 +31,14 @@ pub use certs::{
     CertFiles, CertificateKey, KUBEADM_CERTS, SecretOwner, certs_to_transfer, open,
     read_certs_to_upload, seal, upload_certs_objects, upload_certs_token_objects,
 };
-pub use dns::{coredns_image, coredns_objects, coredns_version, dns_service_ip};
+pub use dns::{coredns_objects, dns_service_ip};
 pub use join::{JoinCommand, init_done_message, join_control_plane_command, join_worker_command};
 pub use markcontrolplane::{
     LABEL_CONTROL_PLANE, LABEL_EXCLUDE_FROM_EXTERNAL_LB, control_plane_taints,
     mark_control_plane_patch, mark_control_plane_patch_for,
 };
 pub use object::{Object, to_yaml_stream};
-pub use proxy::{
-    control_plane_endpoint_url, kube_proxy_config, kube_proxy_image, kube_proxy_objects,
-    proxy_env_from,
-};
+pub use proxy::{kube_proxy_config, kube_proxy_objects};
 pub use token::{
     bootstrap_token_objects, bootstrap_token_secret, cluster_info_kubeconfig, cluster_info_objects,
     fill_missing_tokens, generate_token, generate_token_with, parse_token,
@@ -95,11 +92,9 @@ pub enum Error {
         "networking.serviceSubnet {0} is too small: the cluster DNS Service needs its 10th address"
     )]
     ServiceSubnetTooSmall(String),
-    #[error(
-        "localAPIEndpoint.advertiseAddress is not set: it is needed for the control-plane \
-         endpoint the kube-proxy kubeconfig points at"
-    )]
-    NoAdvertiseAddress,
+    /// The control-plane endpoint the kube-proxy kubeconfig points at.
+    #[error("the kube-proxy kubeconfig needs the control-plane endpoint: {0}")]
+    ControlPlaneEndpoint(crate::kubeconfig::Error),
     #[error("{field} {value:?} is invalid: {reason}")]
     InvalidField {
         field: &'static str,

@@ -6,13 +6,15 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{ConfigMap, EnvVar, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 
 use super::dns::decode;
 use super::rbac::{cluster_role_binding, get_named, group, role, role_binding, service_account};
 use super::uploadconfig::sign_config_map;
 use super::{BOOTSTRAPPERS_GROUP, Error, NS_SYSTEM, Object, Result, meta, yaml_quote};
-use crate::config::model::{ApiEndpoint, ClusterConfiguration};
+use crate::config::model::{ApiEndpoint, ClusterConfiguration, EnvVar};
+use crate::kubeconfig;
+use crate::manifests::{self, images};
 
 pub const KUBE_PROXY: &str = "kube-proxy";
 /// `KubeProxyClusterRoleBindingName` → `KubeProxyClusterRoleName`.
@@ -21,102 +23,6 @@ pub const NODE_PROXIER_ROLE: &str = "system:node-proxier";
 const CONFIG_KEY: &str = "config.conf";
 const KUBECONFIG_KEY: &str = "kubeconfig.conf";
 const KUBECONFIG_PATH: &str = "/var/lib/kube-proxy/kubeconfig.conf";
-
-/// kubeadm's `GetControlPlaneEndpoint`: `https://` + `controlPlaneEndpoint` (its port, or the
-/// local bind port when it has none), else the local advertise address and bind port.
-pub fn control_plane_endpoint_url(
-    cfg: &ClusterConfiguration,
-    local: &ApiEndpoint,
-) -> Result<String> {
-    let advertise = local.advertise_address.ok_or(Error::NoAdvertiseAddress)?;
-    let bind_port = local.bind_port.to_string();
-    let Some(endpoint) = cfg
-        .control_plane_endpoint
-        .as_deref()
-        .filter(|e| !e.is_empty())
-    else {
-        return Ok(format!(
-            "https://{}",
-            join_host_port(&advertise.to_string(), &bind_port)
-        ));
-    };
-    let (host, port) = split_host_port(endpoint).ok_or_else(|| Error::InvalidField {
-        field: "controlPlaneEndpoint",
-        value: endpoint.to_string(),
-        reason: "must be host or host:port, with a DNS name or an IP address as host \
-                 (IPv6 in brackets when a port follows)",
-    })?;
-    let port = port.map_or(bind_port, str::to_string);
-    Ok(format!("https://{}", join_host_port(host, &port)))
-}
-
-fn join_host_port(host: &str, port: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// kubeadm's `ParseHostPort`: an IP or a DNS-1123 subdomain, optionally with a port 1..=65535.
-fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        match after {
-            "" => (host, None),
-            _ => (host, Some(after.strip_prefix(':')?)),
-        }
-    } else if s.parse::<IpAddr>().is_ok() {
-        (s, None)
-    } else {
-        match s.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (s, None),
-        }
-    };
-    if let Some(p) = port {
-        if !matches!(p.parse::<u16>(), Ok(1..)) || p.starts_with('+') {
-            return None;
-        }
-    }
-    let is_name = !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        });
-    (is_name || host.parse::<IpAddr>().is_ok()).then_some((host, port))
-}
-
-/// `images.GetKubernetesImage("kube-proxy")`: `imageRepository/kube-proxy:<version>`, `+` in
-/// the version becoming `_` as in image tags.
-pub fn kube_proxy_image(cfg: &ClusterConfiguration) -> String {
-    let tag = cfg.kubernetes_version.to_string().replace('+', "_");
-    format!("{}/kube-proxy:{tag}", cfg.image_repository)
-}
-
-/// kubeadm's `GetProxyEnvVars` + `MergeKubeadmEnvVars`: the non-empty `*_proxy` variables of
-/// the given environment (any case), last value per name, sorted by name. kubeadm hands them to
-/// kube-proxy so that it can reach the API server through the same proxy.
-pub fn proxy_env_from(vars: impl IntoIterator<Item = (String, String)>) -> Vec<EnvVar> {
-    let merged: BTreeMap<String, String> = vars
-        .into_iter()
-        .filter(|(name, value)| name.to_lowercase().ends_with("_proxy") && !value.is_empty())
-        .collect();
-    merged
-        .into_iter()
-        .map(|(name, value)| EnvVar {
-            name,
-            value: Some(value),
-            value_from: None,
-        })
-        .collect()
-}
 
 /// The KubeProxyConfiguration kubeadm generates when the user gives none: an empty
 /// `kubeproxy.config.k8s.io/v1alpha1` object with kubeadm's three defaults (bindAddress
@@ -149,7 +55,7 @@ fn kubeconfig(server: &str) -> String {
 }
 
 /// The kube-proxy addon in kubeadm's order: ConfigMap `kube-proxy` (signed), DaemonSet
-/// `kube-proxy` (with `proxy_env` appended to its environment), ServiceAccount `kube-proxy`,
+/// `kube-proxy` (with `proxy_env`, sorted and deduplicated as kubeadm merges it, appended to its environment), ServiceAccount `kube-proxy`,
 /// ClusterRoleBinding `kubeadm:node-proxier`, Role and RoleBinding `kube-proxy` (bootstrap
 /// tokens may read the ConfigMap). Empty when `proxy.disabled`.
 pub fn kube_proxy_objects(
@@ -160,7 +66,8 @@ pub fn kube_proxy_objects(
     if cfg.proxy_disabled {
         return Ok(Vec::new());
     }
-    let server = control_plane_endpoint_url(cfg, local)?;
+    let server =
+        kubeconfig::control_plane_endpoint(cfg, local).map_err(Error::ControlPlaneEndpoint)?;
     // kubeadm embeds both documents in `|-` block scalars: no trailing newline.
     let config = kube_proxy_config(cfg, local);
     let mut config_map = ConfigMap {
@@ -179,7 +86,10 @@ pub fn kube_proxy_objects(
 
     let mut daemon_set: DaemonSet = decode(
         "kube-proxy DaemonSet",
-        &DAEMON_SET.replace("@IMAGE@", &yaml_quote(&kube_proxy_image(cfg))),
+        &DAEMON_SET.replace(
+            "@IMAGE@",
+            &yaml_quote(&images::kubernetes_image(cfg, KUBE_PROXY)),
+        ),
     )?;
     if let Some(container) = daemon_set
         .spec
@@ -190,7 +100,7 @@ pub fn kube_proxy_objects(
         container
             .env
             .get_or_insert_with(Vec::new)
-            .extend(proxy_env.iter().cloned());
+            .extend(manifests::merge_env(&[proxy_env]).unwrap_or_default());
     }
 
     Ok(vec![
@@ -358,61 +268,6 @@ mod tests {
     use crate::cluster::tests_support::{cluster_config, local_endpoint};
 
     #[test]
-    fn endpoint_url_as_kubeadm_builds_it() {
-        let mut cfg = cluster_config();
-        let local = local_endpoint();
-        assert_eq!(
-            control_plane_endpoint_url(&cfg, &local).unwrap(),
-            "https://192.168.0.10:6443"
-        );
-        for (cpe, url) in [
-            ("lb.example.com", "https://lb.example.com:6443"),
-            ("lb.example.com:443", "https://lb.example.com:443"),
-            ("10.0.0.1:8443", "https://10.0.0.1:8443"),
-            ("fd00::1", "https://[fd00::1]:6443"),
-            ("[fd00::1]:443", "https://[fd00::1]:443"),
-        ] {
-            cfg.control_plane_endpoint = Some(cpe.into());
-            assert_eq!(
-                control_plane_endpoint_url(&cfg, &local).unwrap(),
-                url,
-                "{cpe}"
-            );
-        }
-        for bad in [
-            "lb.example.com:0",
-            "lb.example.com:x",
-            "Bad_Host",
-            "a b:1",
-            "[fd00::1",
-        ] {
-            cfg.control_plane_endpoint = Some(bad.into());
-            assert!(control_plane_endpoint_url(&cfg, &local).is_err(), "{bad}");
-        }
-        let no_address = ApiEndpoint {
-            advertise_address: None,
-            bind_port: 6443,
-        };
-        cfg.control_plane_endpoint = None;
-        assert!(matches!(
-            control_plane_endpoint_url(&cfg, &no_address),
-            Err(Error::NoAdvertiseAddress)
-        ));
-    }
-
-    #[test]
-    fn proxy_env_keeps_set_proxy_variables_sorted() {
-        let env = proxy_env_from([
-            ("PATH".to_string(), "/bin".to_string()),
-            ("no_proxy".to_string(), "10.0.0.0/8".to_string()),
-            ("HTTPS_PROXY".to_string(), "http://proxy:3128".to_string()),
-            ("FTP_PROXY".to_string(), String::new()),
-        ]);
-        let names: Vec<_> = env.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["HTTPS_PROXY", "no_proxy"]);
-    }
-
-    #[test]
     fn config_follows_pod_subnet_and_address_family() {
         let cfg = cluster_config();
         let text = kube_proxy_config(&cfg, &local_endpoint());
@@ -434,7 +289,8 @@ mod tests {
     #[test]
     fn image_and_env_land_in_the_daemonset() {
         let cfg = cluster_config();
-        let env = proxy_env_from([("HTTP_PROXY".to_string(), "http://p:3128".to_string())]);
+        let env =
+            manifests::proxy_env_from([("HTTP_PROXY".to_string(), "http://p:3128".to_string())]);
         let objects = kube_proxy_objects(&cfg, &local_endpoint(), &env).unwrap();
         let Object::DaemonSet(ds) = &objects[1] else {
             panic!()

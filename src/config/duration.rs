@@ -199,6 +199,10 @@ mod tests {
         assert_eq!(format_go_duration(Duration::ZERO), "0s");
         assert_eq!(format_go_duration(Duration::from_millis(1_500)), "1.5s");
         assert_eq!(format_go_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(format_go_duration(Duration::from_micros(1_500)), "1.5ms");
+        assert_eq!(format_go_duration(Duration::from_nanos(7)), "7ns");
+        assert_eq!(format_go_duration(secs(3_600)), "1h0m0s");
+        assert_eq!(format_go_duration(secs(3_723)), "1h2m3s");
         for s in ["24h0m0s", "1m30.5s", "2h0m1s"] {
             assert_eq!(format_go_duration(parse_go_duration(s).unwrap()), s);
         }

@@ -371,6 +371,67 @@ fn kubeadm_config_of_defaults_is_what_kubeadm_uploads() {
 }
 
 #[test]
+fn kubeadm_config_of_test_defaults_is_what_kubeadm_uploads() {
+    let mut cfg = crate::cluster::tests_support::cluster_config();
+    cfg.networking.pod_subnet = None;
+    assert_eq!(
+        cluster_configuration_yaml(&cfg),
+        "apiServer: {}
+apiVersion: kubeadm.k8s.io/v1beta4
+caCertificateValidityPeriod: 87600h0m0s
+certificateValidityPeriod: 8760h0m0s
+certificatesDir: /etc/kubernetes/pki
+clusterName: kubernetes
+controllerManager: {}
+dns: {}
+encryptionAlgorithm: RSA-2048
+etcd:
+  local:
+    dataDir: /var/lib/etcd
+imageRepository: registry.k8s.io
+kind: ClusterConfiguration
+kubernetesVersion: v1.34.2
+networking:
+  dnsDomain: cluster.local
+  serviceSubnet: 10.96.0.0/12
+proxy: {}
+scheduler: {}
+"
+    );
+}
+
+#[test]
+fn kubeadm_config_set_fields_appear_and_external_etcd_keeps_empty_paths() {
+    let mut cfg = crate::cluster::tests_support::cluster_config();
+    cfg.control_plane_endpoint = Some("cp.example:6443".into());
+    cfg.feature_gates
+        .insert("WaitForAllControlPlaneComponents".into(), false);
+    cfg.api_server.cert_sans = vec!["10.0.0.1".into()];
+    cfg.api_server.component.extra_args = vec![Arg {
+        name: "v".into(),
+        value: "2".into(),
+    }];
+    cfg.etcd = Etcd::External(ExternalEtcd {
+        endpoints: vec!["https://10.0.0.5:2379".into()],
+        ca_file: "/etc/etcd/ca.pem".into(),
+        cert_file: String::new(),
+        key_file: String::new(),
+    });
+    cfg.proxy_disabled = true;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&cluster_configuration_yaml(&cfg)).unwrap();
+    assert_eq!(doc["controlPlaneEndpoint"], "cp.example:6443");
+    assert_eq!(
+        doc["featureGates"]["WaitForAllControlPlaneComponents"],
+        false
+    );
+    assert_eq!(doc["apiServer"]["certSANs"][0], "10.0.0.1");
+    assert_eq!(doc["apiServer"]["extraArgs"][0]["name"], "v");
+    assert_eq!(doc["etcd"]["external"]["keyFile"], "");
+    assert_eq!(doc["networking"]["podSubnet"], "10.244.0.0/16");
+    assert_eq!(doc["proxy"]["disabled"], true);
+}
+
+#[test]
 fn kubeadm_config_round_trips_and_holds_no_secrets() {
     let init = init_yaml(&fixture("v1beta4-init-full.yaml")).unwrap();
     let yaml = cluster_configuration_yaml(&init.cluster);

@@ -677,7 +677,7 @@ pub fn dns1123_subdomain(s: &str) -> Result<(), String> {
 }
 
 /// apimachinery's `IsWildcardDNS1123Subdomain`: `*.example.com`.
-fn wildcard_dns1123_subdomain(s: &str) -> Result<(), String> {
+pub fn wildcard_dns1123_subdomain(s: &str) -> Result<(), String> {
     match s.strip_prefix("*.") {
         Some(rest) if s.len() <= 253 && rest.split('.').all(dns1123_label_ok) => Ok(()),
         _ => Err(format!(
@@ -686,30 +686,60 @@ fn wildcard_dns1123_subdomain(s: &str) -> Result<(), String> {
     }
 }
 
-/// apimachinery's `IsQualifiedName` (taint keys): `[prefix/]name`.
+const QUALIFIED_NAME_ERR: &str = "must consist of alphanumeric characters, '-', '_' or '.', and \
+     must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or \
+     '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+
+/// apimachinery's `IsQualifiedName` (taint keys, node names): `[prefix/]name`.
 fn qualified_name(s: &str) -> Result<(), String> {
-    let (prefix, name) = match s.rsplit_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, s),
-    };
-    if let Some(p) = prefix {
-        dns1123_subdomain(p).map_err(|e| format!("prefix part {e}"))?;
-    }
-    let b = name.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric();
-    if ok {
+    let errors = qualified_name_errors(s);
+    if errors.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "{s:?}: name part must consist of alphanumeric characters, '-', '_' or '.', and \
-             must start and end with an alphanumeric character (at most 63 characters)"
-        ))
+        Err(format!("{s:?}: {}", errors.join("; ")))
     }
+}
+
+/// apimachinery's `validation.IsQualifiedName`, with its messages: `[prefix/]name`, name ≤ 63
+/// characters of `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, prefix a DNS-1123 subdomain.
+pub fn qualified_name_errors(value: &str) -> Vec<String> {
+    let parts: Vec<&str> = value.split('/').collect();
+    let mut errs = Vec::new();
+    let name = match parts[..] {
+        [name] => name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                errs.push("prefix part must be non-empty".to_string());
+            } else if dns1123_subdomain(prefix).is_err() {
+                errs.push(
+                    "prefix part a lowercase RFC 1123 subdomain must consist of lower case \
+                     alphanumeric characters, '-' or '.', and must start and end with an \
+                     alphanumeric character"
+                        .to_string(),
+                );
+            }
+            name
+        }
+        _ => {
+            return vec![format!(
+                "a qualified name {QUALIFIED_NAME_ERR} with an optional DNS subdomain prefix and \
+                 '/' (e.g. 'example.com/MyName')"
+            )];
+        }
+    };
+    if name.is_empty() {
+        errs.push("name part must be non-empty".to_string());
+    } else if name.len() > 63 {
+        errs.push("name part must be no more than 63 characters".to_string());
+    }
+    let alnum = |c: char| c.is_ascii_alphanumeric();
+    let well_formed = name.starts_with(alnum)
+        && name.ends_with(alnum)
+        && name.chars().all(|c| alnum(c) || "-_.".contains(c));
+    if !well_formed {
+        errs.push(format!("name part {QUALIFIED_NAME_ERR}"));
+    }
+    errs
 }
 
 /// The distribution reference grammar kubeadm checks `<repo>/name:tag` against.
@@ -821,14 +851,43 @@ mod tests {
 
     #[test]
     fn subdomains_as_apimachinery() {
-        for ok in ["node-1", "a.b.c", "0", "ip-10-0-0-1.ec2.internal"] {
+        for ok in [
+            "a",
+            "node-1",
+            "a.b.c",
+            "0",
+            "0abc",
+            "ip-10-0-0-1.ec2.internal",
+        ] {
             assert!(dns1123_subdomain(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Node1", "-a", "a-", "a..b", "a_b", &"a".repeat(254)] {
+        for bad in [
+            "",
+            "A",
+            "Node1",
+            "-a",
+            "a-",
+            "a..b",
+            "a_b",
+            &"a".repeat(254),
+        ] {
             assert!(dns1123_subdomain(bad).is_err(), "{bad}");
         }
         assert!(wildcard_dns1123_subdomain("*.example.com").is_ok());
         assert!(wildcard_dns1123_subdomain("*.*.example.com").is_err());
+    }
+
+    #[test]
+    fn qualified_names_as_apimachinery() {
+        assert!(qualified_name_errors("node-1.example").is_empty());
+        assert!(qualified_name_errors("Node_1").is_empty());
+        assert_eq!(qualified_name_errors("-node").len(), 1);
+        assert_eq!(qualified_name_errors("").len(), 2);
+        assert_eq!(qualified_name_errors(&"a".repeat(64)).len(), 1);
+        assert!(qualified_name_errors("example.com/node").is_empty());
+        assert_eq!(qualified_name_errors("a/b/c").len(), 1);
+        assert!(qualified_name("example.com/key").is_ok());
+        assert!(qualified_name("-key").is_err());
     }
 
     #[test]
@@ -849,6 +908,13 @@ mod tests {
             parse_host_port("fd00::1").unwrap(),
             ("fd00::1".into(), None)
         );
+        assert_eq!(
+            parse_host_port("api.example.com:443").unwrap(),
+            ("api.example.com".into(), Some(443))
+        );
+        for bad in ["Api.Example.com", "[fd00::1]", "a_b:1", ""] {
+            assert!(parse_host_port(bad).is_err(), "{bad}");
+        }
         assert!(parse_host_port("lb:0").is_err());
         assert!(parse_host_port("lb:99999").is_err());
         assert!(parse_host_port("LB_1").is_err());

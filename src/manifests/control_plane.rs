@@ -21,7 +21,6 @@ pub const KUBE_SCHEDULER: &str = "kube-scheduler";
 
 const KUBE_CONTROLLER_MANAGER_PORT: i32 = 10257;
 const KUBE_SCHEDULER_PORT: i32 = 10259;
-const ETCD_CLIENT_PORT: u16 = 2379;
 const ADVERTISE_ADDRESS_ANNOTATION: &str =
     "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint";
 const AUTHORIZATION_MODES: &[&str] = &[
@@ -141,7 +140,10 @@ fn apiserver_command(cp: &LocalControlPlane, addr: IpAddr) -> Vec<String> {
         Etcd::Local(local) => {
             // The local etcd listens on the loopback address of the advertise address' family.
             let localhost = if addr.is_ipv6() { "::1" } else { "127.0.0.1" };
-            let servers = format!("https://{}", join_host_port(localhost, ETCD_CLIENT_PORT));
+            let servers = format!(
+                "https://{}",
+                join_host_port(localhost, crate::etcd::CLIENT_PORT)
+            );
             set_arg(&mut args, "etcd-servers", servers);
             set_arg(&mut args, "etcd-cafile", pki(cfg, "etcd/ca.crt"));
             set_arg(

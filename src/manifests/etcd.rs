@@ -14,10 +14,9 @@ use super::pod::{
 };
 use super::volumes::{host_path_volume, volume_mount};
 use super::{Error, LocalControlPlane, images};
+use crate::etcd::{CLIENT_PORT, client_url, peer_url};
 
 pub const ETCD: &str = "etcd";
-const CLIENT_PORT: u16 = 2379;
-const PEER_PORT: u16 = 2380;
 const METRICS_PORT: u16 = 2381;
 const DATA_VOLUME: &str = "etcd-data";
 const CERTS_VOLUME: &str = "etcd-certs";
@@ -29,16 +28,6 @@ pub struct EtcdMember {
     pub name: String,
     /// `https://<ip>:2380`.
     pub peer_url: String,
-}
-
-/// `https://<advertise address>:2379`.
-pub fn client_url(addr: IpAddr) -> String {
-    format!("https://{}", join_host_port(&addr.to_string(), CLIENT_PORT))
-}
-
-/// `https://<advertise address>:2380`.
-pub fn peer_url(addr: IpAddr) -> String {
-    format!("https://{}", join_host_port(&addr.to_string(), PEER_PORT))
 }
 
 fn local_etcd(cfg: &ClusterConfiguration) -> Result<&LocalEtcd, Error> {

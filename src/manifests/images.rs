@@ -1,6 +1,8 @@
 //! Image names as kubeadm computes them (`images.go`, `constants.go`): control-plane images
-//! tagged with the Kubernetes version, etcd and pause pinned per Kubernetes minor.
+//! tagged with the Kubernetes version (kube-proxy too), etcd, pause and CoreDNS pinned per
+//! Kubernetes minor.
 
+use crate::config::defaults;
 use crate::config::model::{ClusterConfiguration, Etcd};
 use crate::config::version::KubeVersion;
 
@@ -78,6 +80,40 @@ pub fn etcd_image(cfg: &ClusterConfiguration) -> String {
     image(repository, "etcd", &etcd_image_tag(cfg))
 }
 
+/// `kubeadmconstants.CoreDNSVersion` of the kubeadm release for this Kubernetes minor.
+pub fn coredns_version(kubernetes: &KubeVersion) -> &'static str {
+    match kubernetes.minor {
+        ..=32 => "v1.11.3",
+        33 => "v1.12.0",
+        34 => "v1.12.1",
+        _ => "v1.13.1",
+    }
+}
+
+/// `images.GetDNSImage`: `dns.imageRepository` or `imageRepository`, with `/coredns` added
+/// for the default registry only (where the image lives at `registry.k8s.io/coredns/coredns`),
+/// then `coredns:` and `dns.imageTag` or the version's CoreDNS tag.
+pub fn coredns_image(cfg: &ClusterConfiguration) -> String {
+    let mut repo = cfg
+        .dns
+        .image
+        .image_repository
+        .clone()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| cfg.image_repository.clone());
+    if repo == defaults::IMAGE_REPOSITORY {
+        repo.push_str("/coredns");
+    }
+    let tag = cfg
+        .dns
+        .image
+        .image_tag
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| coredns_version(&cfg.kubernetes_version).to_string());
+    image(&repo, "coredns", &tag)
+}
+
 /// The sandbox ("pause") image kubeadm tells the kubelet about.
 pub fn pause_image(cfg: &ClusterConfiguration) -> String {
     image(
@@ -93,6 +129,31 @@ mod tests {
 
     fn v(s: &str) -> KubeVersion {
         s.parse().unwrap()
+    }
+
+    fn at(minor: u32) -> ClusterConfiguration {
+        let mut cfg = crate::manifests::testutil::cluster();
+        cfg.kubernetes_version = v(&format!("v1.{minor}.0"));
+        cfg
+    }
+
+    #[test]
+    fn coredns_image_follows_repository_overrides_as_kubeadm() {
+        let mut cfg = at(34);
+        assert_eq!(
+            coredns_image(&cfg),
+            "registry.k8s.io/coredns/coredns:v1.12.1"
+        );
+        cfg.image_repository = "mirror.example.com/k8s".into();
+        assert_eq!(
+            coredns_image(&cfg),
+            "mirror.example.com/k8s/coredns:v1.12.1"
+        );
+        cfg.dns.image.image_repository = Some("dns.example.com".into());
+        cfg.dns.image.image_tag = Some("v9".into());
+        assert_eq!(coredns_image(&cfg), "dns.example.com/coredns:v9");
+        assert_eq!(coredns_version(&at(31).kubernetes_version), "v1.11.3");
+        assert_eq!(coredns_version(&at(35).kubernetes_version), "v1.13.1");
     }
 
     #[test]

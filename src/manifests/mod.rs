@@ -27,8 +27,8 @@ pub use control_plane::{
     KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, kube_apiserver_pod,
     kube_controller_manager_pod, kube_scheduler_pod,
 };
-pub use etcd::{ETCD, EtcdMember, client_url, etcd_pod, peer_url};
-pub use pod::manifest_yaml;
+pub use etcd::{ETCD, EtcdMember, etcd_pod};
+pub use pod::{manifest_yaml, merge_env, proxy_env, proxy_env_from};
 pub use volumes::CA_CERTS_EXTRA_PATHS;
 
 /// Where the kubelet looks for static Pods.
@@ -106,11 +106,6 @@ pub struct ControlPlaneHost {
 impl ControlPlaneHost {
     /// Reads the facts from the node under `root` and from kubeboot's environment.
     pub fn detect(root: &Root, cfg: &ClusterConfiguration) -> Self {
-        let proxy_env = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter(|(k, v)| k.to_ascii_lowercase().ends_with("_proxy") && !v.is_empty())
-            .map(|(name, value)| EnvVar { name, value })
-            .collect();
         let ca_cert_dirs = CA_CERTS_EXTRA_PATHS
             .iter()
             // Followed like kubeadm's os.Stat: a dangling link mounts nothing useful.
@@ -120,7 +115,7 @@ impl ControlPlaneHost {
         let pki = &cfg.certificates_dir;
         let external_ca = root.exists(pki.join("ca.crt")) && !root.exists(pki.join("ca.key"));
         ControlPlaneHost {
-            proxy_env,
+            proxy_env: proxy_env(),
             ca_cert_dirs,
             external_ca,
         }

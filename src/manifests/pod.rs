@@ -169,6 +169,30 @@ pub fn requests(cpu: &str, memory: Option<&str>) -> ResourceRequirements {
     }
 }
 
+/// kubeadm's `GetProxyEnvVars` for this process: the non-empty `*_proxy` variables of its
+/// environment (any case). Variables that are not UTF-8 are skipped. They may hold proxy
+/// credentials: never log them.
+pub fn proxy_env() -> Vec<model::EnvVar> {
+    proxy_env_from(
+        std::env::vars_os().filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value.into_string().ok()?))
+        }),
+    )
+}
+
+/// The non-empty `*_proxy` variables (any case) of `vars`, last value per name, sorted by name
+/// as [`merge_env`] would leave them.
+pub fn proxy_env_from(vars: impl IntoIterator<Item = (String, String)>) -> Vec<model::EnvVar> {
+    let merged: BTreeMap<String, String> = vars
+        .into_iter()
+        .filter(|(name, value)| name.to_ascii_lowercase().ends_with("_proxy") && !value.is_empty())
+        .collect();
+    merged
+        .into_iter()
+        .map(|(name, value)| model::EnvVar { name, value })
+        .collect()
+}
+
 /// kubeadm's `MergeKubeadmEnvVars`: later lists override earlier ones by name; sorted by name;
 /// `None` when empty (the field is omitted).
 pub fn merge_env(lists: &[&[model::EnvVar]]) -> Option<Vec<EnvVar>> {
@@ -281,6 +305,18 @@ mod tests {
         assert_eq!(env[1].name, "https_proxy");
         assert_eq!(env[1].value.as_deref(), Some(""));
         assert!(merge_env(&[&[], &[]]).is_none());
+    }
+
+    #[test]
+    fn proxy_env_keeps_set_proxy_variables_sorted() {
+        let env = proxy_env_from([
+            ("PATH".to_string(), "/bin".to_string()),
+            ("no_proxy".to_string(), "10.0.0.0/8".to_string()),
+            ("HTTPS_PROXY".to_string(), "http://proxy:3128".to_string()),
+            ("FTP_PROXY".to_string(), String::new()),
+        ]);
+        let names: Vec<_> = env.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["HTTPS_PROXY", "no_proxy"]);
     }
 
     #[test]

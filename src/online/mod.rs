@@ -29,7 +29,6 @@
 
 mod admin;
 mod apply;
-mod clusterconfig;
 mod finalize;
 mod node;
 mod phases;
@@ -39,12 +38,12 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::EnvVar;
 use time::OffsetDateTime;
 
 use crate::ExitCode;
 use crate::api;
 use crate::cluster::{self, CertificateKey};
+use crate::config::duration::format_go_duration;
 use crate::config::model::InitConfiguration;
 use crate::fs::{FsError, Root};
 use crate::service::ServiceControl;
@@ -54,7 +53,6 @@ pub use admin::{
     ensure_cluster_admins, super_admin_client,
 };
 pub use apply::{Policy, apply, apply_one, print_patch};
-pub use clusterconfig::{cluster_configuration_yaml, go_duration};
 pub use finalize::{KUBELET_CLIENT_CURRENT, KUBELET_CONF, kubelet_finalize};
 pub use phases::{
     addon, bootstrap_token, mark_control_plane, show_join_command, upload_certs, upload_config,
@@ -133,7 +131,7 @@ pub struct OnlineContext<'a> {
     pub services: ServiceControl,
     pub wait: WaitOptions,
     /// `*_proxy` variables handed to kube-proxy (kubeadm takes them from its environment).
-    pub proxy_env: Vec<EnvVar>,
+    pub proxy_env: Vec<crate::config::model::EnvVar>,
 }
 
 impl<'a> OnlineContext<'a> {
@@ -159,7 +157,7 @@ impl<'a> OnlineContext<'a> {
             out,
             services: ServiceControl::Skip("no service control configured"),
             wait: WaitOptions::for_config(cfg),
-            proxy_env: cluster::proxy_env_from(std::env::vars()),
+            proxy_env: crate::manifests::proxy_env(),
         }
     }
 
@@ -316,7 +314,7 @@ pub enum Error {
         "node {name:?} did not appear in the API server within {} ({last}); check that the \
          kubelet runs ('systemctl status kubelet', 'journalctl -xeu kubelet') and registers \
          with this node name (nodeRegistration.name)",
-        go_duration(*.timeout)
+        format_go_duration(*.timeout)
     )]
     NodeNotRegistered {
         name: String,

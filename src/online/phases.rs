@@ -10,9 +10,10 @@ use super::apply::{Policy, apply, apply_one, print_patch};
 use super::node::patch_node;
 use super::{
     ADDON_PHASES, ADMIN_CONF, Error, KubeconfigCredentials, OnlineContext, Result, Target,
-    UPLOAD_CONFIG_PHASES, cluster_configuration_yaml, each_sub_phase,
+    UPLOAD_CONFIG_PHASES, each_sub_phase,
 };
 use crate::cluster::{self, JoinCommand, Object, SecretOwner};
+use crate::config;
 use crate::discovery::pin;
 
 /// kubeadm's `AnnotationKubeadmCRISocket`, on the Node until `NodeLocalCRISocket`.
@@ -45,7 +46,7 @@ fn upload_kubeadm_config(ctx: &OnlineContext) -> Result<()> {
         "[upload-config] Storing the configuration used in ConfigMap \"kubeadm-config\" in the \
          \"kube-system\" Namespace"
     );
-    let yaml = cluster_configuration_yaml(&ctx.cfg.cluster)?;
+    let yaml = config::cluster_configuration_yaml(&ctx.cfg.cluster);
     let objects = cluster::upload_config_objects(&yaml);
     let target = api_target(ctx)?;
     for object in &objects {

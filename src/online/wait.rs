@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::{ADMIN_CONF, Error, KubeconfigCredentials, OnlineContext, Result, go_duration};
+use super::{ADMIN_CONF, Error, KubeconfigCredentials, OnlineContext, Result};
 use crate::api::{self, Auth, Backoff, ClientOptions, Clock, Method, RetryPolicy, Trust};
+use crate::config::duration::format_go_duration;
 use crate::config::model::InitConfiguration;
 use crate::manifests::{MANIFESTS_DIR, manifest_path};
 
@@ -142,7 +143,7 @@ pub fn wait_control_plane(ctx: &OnlineContext, sub: Option<&str>) -> Result<()> 
         log::info!(
             "[control-plane-check] Waiting for healthy control plane components. This can take \
              up to {}",
-            go_duration(timeout)
+            format_go_duration(timeout)
         );
         for component in &components {
             let left = remaining(&ctx.wait, start, timeout);
@@ -174,7 +175,7 @@ fn wait_for_kubelet(
 ) -> std::result::Result<(), String> {
     log::info!(
         "[kubelet-check] Waiting for a healthy kubelet at {url}. This can take up to {}",
-        go_duration(timeout)
+        format_go_duration(timeout)
     );
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -195,7 +196,7 @@ fn wait_for_kubelet(
         Ok(None)
     })
     .map_err(|e| e.to_string())?;
-    let elapsed = go_duration(wait.clock.now().saturating_duration_since(start));
+    let elapsed = format_go_duration(wait.clock.now().saturating_duration_since(start));
     match healthy {
         Some(()) => {
             log::info!("[kubelet-check] The kubelet is healthy after {elapsed}");
@@ -339,7 +340,7 @@ fn wait_for_component(
         }
     })
     .map_err(|e| e.to_string())?;
-    let elapsed = go_duration(wait.clock.now().saturating_duration_since(start));
+    let elapsed = format_go_duration(wait.clock.now().saturating_duration_since(start));
     match healthy {
         Some(()) => {
             log::info!(
@@ -371,7 +372,7 @@ fn wait_for_api(
     let client = admin.client(RetryPolicy::no_retry().with_clock(wait.clock.clone()))?;
     log::info!(
         "[api-check] Waiting for a healthy API server. This can take up to {}",
-        go_duration(timeout)
+        format_go_duration(timeout)
     );
     let start = wait.clock.now();
     let mut last = String::new();
@@ -394,7 +395,7 @@ fn wait_for_api(
         }
         Ok(Some(()))
     })?;
-    let elapsed = go_duration(wait.clock.now().saturating_duration_since(start));
+    let elapsed = format_go_duration(wait.clock.now().saturating_duration_since(start));
     match healthy {
         Some(()) => {
             log::info!("[api-check] The API server is healthy after {elapsed}");

@@ -20,10 +20,7 @@ use crate::fs::{FsError, Root, mode};
 pub use cert::{AltNames, Ca, CertConfig, CertError, Certificate, ExtKeyUsage, Period};
 pub use keys::{KeyError, PrivateKey, algorithm_name};
 pub use pem::encode as encode_pem;
-pub use spec::{
-    CERTIFICATES, CLUSTER_ADMINS_GROUP, CertSpec, SYSTEM_PRIVILEGED_GROUP, is_dns1123_subdomain,
-    parse_host_port,
-};
+pub use spec::{CERTIFICATES, CLUSTER_ADMINS_GROUP, CertSpec, SYSTEM_PRIVILEGED_GROUP};
 
 /// kubeadm's `certs` sub-phases, in order (`kubeadm init phase certs <name>`).
 pub const PHASES: &[&str] = &[

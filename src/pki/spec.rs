@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::Error;
 use super::cert::{AltNames, ExtKeyUsage};
 use crate::config::model::{Etcd, InitConfiguration};
+use crate::config::validation::{dns1123_subdomain, parse_host_port, wildcard_dns1123_subdomain};
 
 /// How a certificate's common name is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,11 +276,7 @@ fn append_sans(names: &mut AltNames, sans: &[String], cert_name: &str) {
     for san in sans {
         if let Ok(ip) = san.parse::<IpAddr>() {
             names.ips.push(ip);
-        } else if is_dns1123_subdomain(san)
-            || san
-                .strip_prefix("*.")
-                .is_some_and(|rest| is_dns1123_subdomain(rest) && san.len() <= 253)
-        {
+        } else if dns1123_subdomain(san).is_ok() || wildcard_dns1123_subdomain(san).is_ok() {
             names.dns_names.push(san.clone());
         } else {
             log::warn!(
@@ -287,59 +284,6 @@ fn append_sans(names: &mut AltNames, sans: &[String], cert_name: &str) {
             );
         }
     }
-}
-
-/// Kubernetes' `IsDNS1123Subdomain`: at most 253 characters of dot-separated labels made of
-/// lowercase alphanumerics and '-', each starting and ending with an alphanumeric.
-pub fn is_dns1123_subdomain(s: &str) -> bool {
-    let label_ok = |l: &str| {
-        let b = l.as_bytes();
-        !b.is_empty()
-            && b.iter()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-            && b[0] != b'-'
-            && b[b.len() - 1] != b'-'
-    };
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(label_ok)
-}
-
-/// kubeadm's `ParseHostPort`: `host`, `host:port`, `[v6]:port` or a bare IPv6 address; the
-/// host must be an IP address or a DNS-1123 subdomain, the port 1..=65535.
-pub fn parse_host_port(hostport: &str) -> Result<(String, Option<u16>), String> {
-    let (host, port) = split_host_port(hostport).unwrap_or((hostport, None));
-    let port = match port {
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
-                return Err(format!(
-                    "{hostport:?}: port {p} must be a valid number between 1 and 65535, inclusive"
-                ));
-            }
-        },
-        None => None,
-    };
-    if host.parse::<IpAddr>().is_ok() || is_dns1123_subdomain(host) {
-        Ok((host.to_string(), port))
-    } else {
-        Err(format!(
-            "{hostport:?}: host '{host}' must be a valid IP address or a valid RFC-1123 DNS subdomain"
-        ))
-    }
-}
-
-/// Go's `net.SplitHostPort` for the forms kubeadm accepts; `None` when there is no port.
-fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        let port = after.strip_prefix(':')?;
-        return Some((host, Some(port)));
-    }
-    let (host, port) = s.rsplit_once(':')?;
-    // More than one colon without brackets is a bare IPv6 address, not host:port.
-    if host.contains(':') {
-        return None;
-    }
-    Some((host, Some(port)))
 }
 
 #[cfg(test)]
@@ -379,39 +323,6 @@ mod tests {
                 .is_etcd()
         );
         assert!(!CertSpec::by_name("front-proxy-client").unwrap().is_etcd());
-    }
-
-    #[test]
-    fn host_port_forms_as_kubeadm() {
-        let ok = |s: &str| parse_host_port(s).unwrap();
-        assert_eq!(ok("api.example.com"), ("api.example.com".into(), None));
-        assert_eq!(
-            ok("api.example.com:443"),
-            ("api.example.com".into(), Some(443))
-        );
-        assert_eq!(ok("10.0.0.1:6443"), ("10.0.0.1".into(), Some(6443)));
-        assert_eq!(ok("[fd00::1]:6443"), ("fd00::1".into(), Some(6443)));
-        assert_eq!(ok("fd00::1"), ("fd00::1".into(), None));
-        for bad in [
-            "Api.Example.com",
-            "host:0",
-            "host:99999",
-            "[fd00::1]",
-            "a_b:1",
-            "",
-        ] {
-            assert!(parse_host_port(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn dns1123_subdomains() {
-        for ok in ["a", "node-1", "a.b.c", "0abc"] {
-            assert!(is_dns1123_subdomain(ok), "{ok}");
-        }
-        for bad in ["", "-a", "a-", "A", "a..b", "a_b", &"a".repeat(254)] {
-            assert!(!is_dns1123_subdomain(bad), "{bad}");
-        }
     }
 
     #[test]

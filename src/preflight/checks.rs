@@ -8,6 +8,7 @@ use std::path::Path;
 use super::host::{Host, ServiceState};
 use super::{proxy, system};
 use crate::config::net::Cidr;
+use crate::config::validation;
 use crate::config::version::{KubeVersion, MAX_MINOR, MIN_MINOR};
 use crate::fs::Root;
 
@@ -18,8 +19,6 @@ pub const CONTROL_PLANE_MEM_MB: u64 = 1700;
 pub const KUBELET_PORT: u16 = 10250;
 pub const KUBE_SCHEDULER_PORT: u16 = 10259;
 pub const KUBE_CONTROLLER_MANAGER_PORT: u16 = 10257;
-pub const ETCD_LISTEN_CLIENT_PORT: u16 = 2379;
-pub const ETCD_LISTEN_PEER_PORT: u16 = 2380;
 pub const IPV4_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 pub const IPV6_DEFAULT_FORWARDING: &str = "/proc/sys/net/ipv6/conf/default/forwarding";
 /// kubeadm's label for the external etcd client certificate checks.
@@ -305,7 +304,7 @@ fn check_swap(host: &dyn Host) -> Outcome {
 }
 
 fn check_hostname(host: &dyn Host, name: &str) -> Outcome {
-    let mut warnings: Vec<String> = qualified_name_errors(name)
+    let mut warnings: Vec<String> = validation::qualified_name_errors(name)
         .into_iter()
         .map(|msg| format!("invalid node name format {name:?}: {msg}"))
         .collect();
@@ -321,62 +320,6 @@ fn check_hostname(host: &dyn Host, name: &str) -> Outcome {
         warnings,
         errors: Vec::new(),
     }
-}
-
-const QUALIFIED_NAME_ERR: &str = "must consist of alphanumeric characters, '-', '_' or '.', and \
-     must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or \
-     '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
-
-/// apimachinery's `validation.IsQualifiedName`: `[prefix/]name`, name ≤ 63 characters of
-/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, prefix a DNS-1123 subdomain.
-fn qualified_name_errors(value: &str) -> Vec<String> {
-    let parts: Vec<&str> = value.split('/').collect();
-    let mut errs = Vec::new();
-    let name = match parts[..] {
-        [name] => name,
-        [prefix, name] => {
-            if prefix.is_empty() {
-                errs.push("prefix part must be non-empty".to_string());
-            } else if !is_dns1123_subdomain(prefix) {
-                errs.push(
-                    "prefix part a lowercase RFC 1123 subdomain must consist of lower case \
-                     alphanumeric characters, '-' or '.', and must start and end with an \
-                     alphanumeric character"
-                        .to_string(),
-                );
-            }
-            name
-        }
-        _ => {
-            return vec![format!(
-                "a qualified name {QUALIFIED_NAME_ERR} with an optional DNS subdomain prefix and \
-                 '/' (e.g. 'example.com/MyName')"
-            )];
-        }
-    };
-    if name.is_empty() {
-        errs.push("name part must be non-empty".to_string());
-    } else if name.len() > 63 {
-        errs.push("name part must be no more than 63 characters".to_string());
-    }
-    let alnum = |c: char| c.is_ascii_alphanumeric();
-    let well_formed = name.starts_with(alnum)
-        && name.ends_with(alnum)
-        && name.chars().all(|c| alnum(c) || "-_.".contains(c));
-    if !well_formed {
-        errs.push(format!("name part {QUALIFIED_NAME_ERR}"));
-    }
-    errs
-}
-
-fn is_dns1123_subdomain(s: &str) -> bool {
-    let lower_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    s.len() <= 253
-        && s.split('.').all(|label| {
-            label.starts_with(lower_alnum)
-                && label.ends_with(lower_alnum)
-                && label.chars().all(|c| lower_alnum(c) || c == '-')
-        })
 }
 
 /// Parses `kubelet --version` output (`Kubernetes v1.34.2`), as kubeadm's `GetKubeletVersion`.
@@ -480,17 +423,6 @@ mod tests {
             .name(),
             "ExternalEtcdClientCertificates"
         );
-    }
-
-    #[test]
-    fn qualified_names_as_apimachinery() {
-        assert!(qualified_name_errors("node-1.example").is_empty());
-        assert!(qualified_name_errors("Node_1").is_empty());
-        assert_eq!(qualified_name_errors("-node").len(), 1);
-        assert_eq!(qualified_name_errors("").len(), 2);
-        assert_eq!(qualified_name_errors(&"a".repeat(64)).len(), 1);
-        assert!(qualified_name_errors("example.com/node").is_empty());
-        assert_eq!(qualified_name_errors("a/b/c").len(), 1);
     }
 
     #[test]

@@ -32,10 +32,9 @@ use std::fmt;
 use std::net::IpAddr;
 
 pub use checks::{
-    CONTROL_PLANE_MEM_MB, CONTROL_PLANE_NUM_CPU, Check, ETCD_LISTEN_CLIENT_PORT,
-    ETCD_LISTEN_PEER_PORT, EXTERNAL_ETCD_CLIENT_CERTIFICATES, IPV4_FORWARD,
-    IPV6_DEFAULT_FORWARDING, KUBE_CONTROLLER_MANAGER_PORT, KUBE_SCHEDULER_PORT, KUBELET_PORT,
-    Outcome,
+    CONTROL_PLANE_MEM_MB, CONTROL_PLANE_NUM_CPU, Check, EXTERNAL_ETCD_CLIENT_CERTIFICATES,
+    IPV4_FORWARD, IPV6_DEFAULT_FORWARDING, KUBE_CONTROLLER_MANAGER_PORT, KUBE_SCHEDULER_PORT,
+    KUBELET_PORT, Outcome,
 };
 pub use host::{Cgroups, DEFAULT_PATH, Host, RealHost, ServiceState};
 
@@ -417,8 +416,8 @@ pub fn init_node_checks(
 
     match &cluster.etcd {
         Etcd::Local(local) => checks.extend([
-            Check::Port(ETCD_LISTEN_CLIENT_PORT),
-            Check::Port(ETCD_LISTEN_PEER_PORT),
+            Check::Port(crate::etcd::CLIENT_PORT),
+            Check::Port(crate::etcd::PEER_PORT),
             Check::DirAvailable(local.data_dir.to_string_lossy().into_owned()),
         ]),
         Etcd::External(ext) if !(secondary && download_certs) => {
