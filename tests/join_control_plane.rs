@@ -32,7 +32,7 @@ use kubeboot::fs::Root;
 use kubeboot::join::{self, JoinOptions, RemoteConfig, control_plane};
 use kubeboot::kubelet::KubeletHost;
 use kubeboot::service::ServiceControl;
-use kubeboot::{Error, ExitCode, online, pki};
+use kubeboot::{Error, ExitCode, pki};
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
 const TOKEN_SECRET: &str = "0123456789abcdef";
@@ -140,7 +140,7 @@ fn cluster() -> Cluster {
     srv.put_object(json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
-        "data": {"ClusterConfiguration": online::cluster_configuration_yaml(&init.cluster).unwrap()},
+        "data": {"ClusterConfiguration": kubeboot::config::cluster_configuration_yaml(&init.cluster)},
     }));
     let key = CertificateKey::parse(KEY_HEX).unwrap();
     let files = cluster::read_certs_to_upload(&first, &init.cluster).unwrap();

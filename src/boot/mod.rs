@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::cli::{BootArgs, InitArgs, JoinArgs, TlsBootstrapMode};
-use crate::config::model::{BootConfiguration, BootMode};
+use crate::config::model::BootConfiguration;
 use crate::config::{self, ConfigError, HostFacts};
 use crate::fs::Root;
 use crate::service::ServiceControl;
@@ -18,7 +18,7 @@ use crate::state::{self, ErrorReport, PhaseObserver, Recorder};
 use crate::userdata::{self, MetaData, Selection, SourceEnv};
 use crate::{Result, init, join, preflight};
 
-use decide::{Facts, Mode, ModeSetting};
+use decide::{Facts, Mode};
 
 /// Everything `boot` takes from outside, so tests can point it at fixtures and loopback servers.
 pub struct BootOptions {
@@ -115,7 +115,7 @@ fn boot(root: &Root, opts: &BootOptions, observer: &mut Journaled) -> Result<()>
     addresses.extend(loaded.meta.local_ipv4);
 
     let facts = Facts {
-        setting: mode_setting(boot_cfg.mode),
+        setting: boot_cfg.mode,
         has_init: docs.init.is_some(),
         has_join: docs.join.is_some(),
         join_control_plane: docs
@@ -172,14 +172,6 @@ fn host_facts(detected: &HostFacts, meta: &MetaData) -> HostFacts {
             .clone()
             .unwrap_or_else(|| detected.hostname.clone()),
         default_address: meta.local_ipv4.or(detected.default_address),
-    }
-}
-
-fn mode_setting(mode: BootMode) -> ModeSetting {
-    match mode {
-        BootMode::Init => ModeSetting::Init,
-        BootMode::Join => ModeSetting::Join,
-        BootMode::Auto => ModeSetting::Auto,
     }
 }
 

@@ -194,7 +194,9 @@ pub fn kubelet_server(init: &InitConfiguration) -> crate::Result<Option<String>>
     if !kubelet_local_mode(&init.cluster) {
         return Ok(None);
     }
-    Ok(Some(kubeconfig::local_api_endpoint(init)?))
+    Ok(Some(kubeconfig::local_api_endpoint(
+        &init.local_api_endpoint,
+    )?))
 }
 
 /// Whether `--skip-phases` names `phase`, or its sub-phase `sub`, or `phase/all`.
