@@ -1391,3 +1391,12 @@ fn secrets_stay_out_of_debug_output() {
         assert!(debug.contains("<redacted>"), "{debug}");
     }
 }
+
+#[test]
+fn split_documents_at_most_counts_empty_documents_too() {
+    let yaml = "kind: A\n---\n---\nkind: B\n";
+    let docs = split_documents_at_most(yaml.as_bytes(), "x", 3).unwrap();
+    assert_eq!(docs.iter().map(|d| d.index).collect::<Vec<_>>(), [1, 3]);
+    let e = split_documents_at_most(yaml.as_bytes(), "x", 2).unwrap_err();
+    assert_eq!(e.reason, "more than 2 YAML documents");
+}
