@@ -21,10 +21,11 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 
 use super::{ADMIN_CONF, Error, KubeconfigCredentials, OnlineContext, Result};
-use crate::api::{self, Auth, Backoff, ClientOptions, Clock, Method, RetryPolicy, Trust};
+use crate::api::{self, Auth, ClientOptions, Method, RetryPolicy, Trust};
 use crate::config::duration::format_go_duration;
 use crate::config::model::InitConfiguration;
 use crate::manifests::{MANIFESTS_DIR, manifest_path};
+use crate::retry::{self, Backoff, Clock};
 
 /// kubeadm's feature gate for checking every control-plane component.
 pub const WAIT_FOR_ALL_CONTROL_PLANE_COMPONENTS: &str = "WaitForAllControlPlaneComponents";
@@ -52,7 +53,7 @@ impl WaitOptions {
                 max: Duration::from_secs(5),
             },
             request_timeout: Duration::from_secs(10),
-            clock: api::system_clock(),
+            clock: retry::system_clock(),
         }
     }
 }

@@ -106,7 +106,7 @@ fn an_api_server_that_never_gets_ready_fails_within_the_timeout_with_kubeadm_hin
     let out = RefCell::new(Vec::new());
     let client = crate::online::admin_client(&root, RetryPolicy::immediate(1)).unwrap();
     let mut ctx = context(&root, &cfg, Target::Api(&client), &out);
-    let clock = crate::api::FakeClock::new();
+    let clock = crate::retry::FakeClock::new();
     ctx.wait.clock = clock.clone();
     let e = wait_control_plane(&ctx, None).unwrap_err();
     let message = e.to_string();
