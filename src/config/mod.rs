@@ -34,7 +34,7 @@ pub use documents::{
     DocumentSource, Documents, decode, split_documents, split_documents_at_most,
     unknown_kubelet_fields,
 };
-pub use encode::{cluster_configuration_from_yaml, cluster_configuration_yaml};
+pub use encode::{cluster_configuration_from_yaml, cluster_configuration_yaml, sorted_keys};
 pub use flags::{init_from_documents, join_from_documents, load_init, load_join};
 pub use host::HostFacts;
 
