@@ -4,7 +4,7 @@
 //! certificate signed by the cluster CA.
 
 use std::fmt;
-use std::net::IpAddr;
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use crate::ExitCode;
 use crate::config::model::{ApiEndpoint, ClusterConfiguration, InitConfiguration};
+use crate::config::net::join_host_port;
 use crate::fs::{FsError, Root, mode};
 use crate::pki::{self, CertConfig, Certificate, ExtKeyUsage, Period};
 
@@ -530,10 +531,7 @@ fn specs(cfg: &InitConfiguration) -> [Spec; 5] {
 
 /// kubeadm's `formatURL`: `https://host:port`, IPv6 hosts in brackets.
 fn https_url(host: &str, port: u16) -> String {
-    match host.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) => format!("https://[{v6}]:{port}"),
-        _ => format!("https://{host}:{port}"),
-    }
+    format!("https://{}", join_host_port(host, port))
 }
 
 /// kubeadm's `GetLocalAPIEndpoint`: `https://` + the advertise address and bind port.

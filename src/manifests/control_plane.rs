@@ -10,10 +10,11 @@ use crate::config::model::{Arg, ClusterConfiguration, Etcd};
 
 use super::args::{arg, arguments_to_command, last_arg, set_arg};
 use super::pod::{
-    ProbeTarget, component_pod, join_host_port, liveness_probe, merge_env, probe_address,
-    readiness_probe, requests, startup_probe,
+    ProbeTarget, component_pod, liveness_probe, merge_env, probe_address, readiness_probe,
+    requests, startup_probe,
 };
 use super::{ControlPlaneHost, Error, LocalControlPlane, images, volumes};
+use crate::config::net::join_host_port;
 
 pub const KUBE_APISERVER: &str = "kube-apiserver";
 pub const KUBE_CONTROLLER_MANAGER: &str = "kube-controller-manager";

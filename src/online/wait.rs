@@ -24,6 +24,7 @@ use super::{ADMIN_CONF, Error, KubeconfigCredentials, OnlineContext, Result};
 use crate::api::{self, Auth, ClientOptions, Method, RetryPolicy, Trust};
 use crate::config::duration::format_go_duration;
 use crate::config::model::InitConfiguration;
+use crate::config::net::join_host_port;
 use crate::manifests::{MANIFESTS_DIR, manifest_path};
 use crate::retry::{self, Backoff, Clock};
 
@@ -71,15 +72,7 @@ fn kubelet_healthz_url(cfg: &InitConfiguration) -> Option<String> {
         .and_then(serde_yaml::Value::as_str)
         .filter(|a| !a.is_empty())
         .unwrap_or("127.0.0.1");
-    Some(format!("http://{}/healthz", host_port(address, port)))
-}
-
-fn host_port(host: &str, port: impl std::fmt::Display) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
+    Some(format!("http://{}/healthz", join_host_port(address, port)))
 }
 
 /// Calls `attempt` until it returns `Some`, an error, or `timeout` has passed (`Ok(None)`).
@@ -260,7 +253,7 @@ fn control_plane_components(ctx: &OnlineContext) -> std::result::Result<Vec<Comp
                     .unwrap_or_else(|| default_port.to_string());
                 out.push(Component {
                     name,
-                    base: format!("https://{}", host_port(&address, port)),
+                    base: format!("https://{}", join_host_port(&address, port)),
                     path,
                 });
             }
