@@ -6,12 +6,12 @@
 use serde_yaml::{Mapping, Value};
 
 use super::ConfigError;
+use super::convert::encryption_algorithm_name;
 use super::de::{self, DecodeError};
 use super::documents::{self, CLUSTER_CONFIGURATION, KUBEADM_V1BETA4};
 use super::duration::format_go_duration;
 use super::model::{
-    Arg, ClusterConfiguration, ControlPlaneComponent, EncryptionAlgorithm, EnvVar, Etcd,
-    HostPathMount, ImageMeta,
+    Arg, ClusterConfiguration, ControlPlaneComponent, EnvVar, Etcd, HostPathMount, ImageMeta,
 };
 
 /// kubeadm's `MarshalKubeadmConfigObject(ClusterConfiguration, v1beta4)`.
@@ -54,7 +54,7 @@ pub fn cluster_configuration_yaml(cfg: &ClusterConfiguration) -> String {
     put(
         &mut m,
         "encryptionAlgorithm",
-        encryption_algorithm(cfg.encryption_algorithm),
+        encryption_algorithm_name(cfg.encryption_algorithm),
     );
     put(&mut m, "etcd", etcd(&cfg.etcd));
     if !cfg.feature_gates.is_empty() {
@@ -258,16 +258,6 @@ fn etcd(e: &Etcd) -> Mapping {
         }
     }
     m
-}
-
-fn encryption_algorithm(a: EncryptionAlgorithm) -> &'static str {
-    match a {
-        EncryptionAlgorithm::Rsa2048 => "RSA-2048",
-        EncryptionAlgorithm::Rsa3072 => "RSA-3072",
-        EncryptionAlgorithm::Rsa4096 => "RSA-4096",
-        EncryptionAlgorithm::EcdsaP256 => "ECDSA-P256",
-        EncryptionAlgorithm::EcdsaP384 => "ECDSA-P384",
-    }
 }
 
 /// Keys sorted at every level, as Go's YAML writers order them (kubeadm and client-go marshal

@@ -29,7 +29,7 @@ mod v1beta4;
 pub mod validation;
 pub mod version;
 
-pub use convert::parse_bootstrap_token;
+pub use convert::{encryption_algorithm_name, parse_bootstrap_token};
 pub use documents::{
     DocumentSource, Documents, decode, split_documents, split_documents_at_most,
     unknown_kubelet_fields,
