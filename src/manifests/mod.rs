@@ -24,8 +24,8 @@ use crate::config::version::KubeVersion;
 use crate::fs::{self, Root};
 
 pub use control_plane::{
-    KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, kube_apiserver_pod,
-    kube_controller_manager_pod, kube_scheduler_pod,
+    KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_CONTROLLER_MANAGER_PORT, KUBE_SCHEDULER,
+    KUBE_SCHEDULER_PORT, kube_apiserver_pod, kube_controller_manager_pod, kube_scheduler_pod,
 };
 pub use etcd::{ETCD, EtcdMember, etcd_pod};
 pub use pod::{manifest_yaml, merge_env, proxy_env, proxy_env_from};

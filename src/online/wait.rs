@@ -25,7 +25,7 @@ use crate::api::{self, Auth, ClientOptions, Method, RetryPolicy, Trust};
 use crate::config::duration::format_go_duration;
 use crate::config::model::InitConfiguration;
 use crate::config::net::join_host_port;
-use crate::manifests::{MANIFESTS_DIR, manifest_path};
+use crate::manifests::{self, MANIFESTS_DIR, manifest_path};
 use crate::retry::{self, Backoff, Clock};
 
 /// kubeadm's feature gate for checking every control-plane component.
@@ -219,26 +219,26 @@ fn control_plane_components(ctx: &OnlineContext) -> std::result::Result<Vec<Comp
         .local_api_endpoint
         .advertise_address
         .map_or_else(|| "127.0.0.1".to_string(), |a: IpAddr| a.to_string());
-    let specs: [(&'static str, &str, String, &str, &'static str); 3] = [
+    let specs: [(&'static str, &str, String, String, &'static str); 3] = [
         (
             "kube-apiserver",
             "advertise-address",
             advertise,
-            "6443",
+            "6443".to_string(),
             "/livez",
         ),
         (
             "kube-controller-manager",
             "bind-address",
             "127.0.0.1".into(),
-            "10257",
+            manifests::KUBE_CONTROLLER_MANAGER_PORT.to_string(),
             "/healthz",
         ),
         (
             "kube-scheduler",
             "bind-address",
             "127.0.0.1".into(),
-            "10259",
+            manifests::KUBE_SCHEDULER_PORT.to_string(),
             "/livez",
         ),
     ];
