@@ -23,6 +23,7 @@ use serde_json::json;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
 use crate::ExitCode;
+use crate::retry::{self, Backoff};
 
 /// kubeadm's `EtcdListenClientPort` and `EtcdListenPeerPort`.
 pub const CLIENT_PORT: u16 = 2379;
@@ -234,12 +235,12 @@ pub struct Status {
 }
 
 /// How long and how often a call is tried again after a transient failure: capped exponential
-/// backoff with jitter (so a thousand joining nodes do not retry in step), inside a deadline.
+/// backoff with jitter (so a thousand joining nodes do not retry in step), inside a deadline
+/// shared by all the retries of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub deadline: Duration,
-    pub first_backoff: Duration,
-    pub max_backoff: Duration,
+    pub backoff: Backoff,
 }
 
 impl Default for RetryPolicy {
@@ -247,30 +248,21 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             deadline: Duration::from_secs(120),
-            first_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(5),
+            backoff: Backoff {
+                initial: Duration::from_millis(500),
+                max: Duration::from_secs(5),
+            },
         }
     }
 }
 
 impl RetryPolicy {
-    /// The pause before retry number `retry` (0-based): `first * 2^retry` capped at `max`, of
-    /// which the upper half is scaled by `jitter` in `[0, 1]`.
-    pub fn backoff(&self, retry: u32, jitter: f64) -> Duration {
-        let full = self
-            .first_backoff
-            .saturating_mul(1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX))
-            .min(self.max_backoff);
-        full / 2 + full.div_f64(2.0).mul_f64(jitter.clamp(0.0, 1.0))
-    }
-}
-
-fn random_unit() -> f64 {
-    use aws_lc_rs::rand::SecureRandom;
-    let mut bytes = [0u8; 4];
-    match aws_lc_rs::rand::SystemRandom::new().fill(&mut bytes) {
-        Ok(()) => f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX),
-        Err(_) => 0.5,
+    /// The pause before retry number `retry` (0-based): at least half the backoff's ceiling,
+    /// the other half jittered, so that a struggling etcd is never asked again at once.
+    pub fn pause(&self, retry: u32) -> Duration {
+        let ceiling = self.backoff.ceiling(retry);
+        let floor = ceiling / 2;
+        floor + retry::full_jitter(ceiling - floor)
     }
 }
 
@@ -548,7 +540,7 @@ impl EtcdClient {
                     last: Box::new(err),
                 });
             }
-            let pause = self.retry.backoff(retry, random_unit()).min(left);
+            let pause = self.retry.pause(retry).min(left);
             log::debug!("[etcd] {err}; retrying in {pause:?}");
             std::thread::sleep(pause);
         }
@@ -1011,23 +1003,23 @@ mod tests {
     fn backoff_doubles_up_to_the_cap_and_jitter_stays_in_the_upper_half() {
         let p = RetryPolicy {
             deadline: Duration::from_secs(60),
-            first_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(1),
+            backoff: Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(1),
+            },
         };
-        assert_eq!(p.backoff(0, 0.0), Duration::from_millis(50));
-        assert_eq!(p.backoff(0, 1.0), Duration::from_millis(100));
-        assert_eq!(p.backoff(2, 1.0), Duration::from_millis(400));
-        assert_eq!(p.backoff(10, 1.0), Duration::from_secs(1));
-        assert_eq!(p.backoff(u32::MAX, 0.0), Duration::from_millis(500));
-        let mid = p.backoff(3, 0.5);
-        assert!(mid > Duration::from_millis(400) && mid < Duration::from_millis(800));
-    }
-
-    #[test]
-    fn jitter_is_a_unit_fraction() {
-        for _ in 0..100 {
-            let j = random_unit();
-            assert!((0.0..=1.0).contains(&j));
+        let ms = Duration::from_millis;
+        for (retry, floor, ceiling) in [
+            (0, ms(50), ms(100)),
+            (2, ms(200), ms(400)),
+            (3, ms(400), ms(800)),
+            (10, ms(500), ms(1000)),
+            (u32::MAX, ms(500), ms(1000)),
+        ] {
+            for _ in 0..20 {
+                let pause = p.pause(retry);
+                assert!(floor <= pause && pause <= ceiling, "{retry}: {pause:?}");
+            }
         }
     }
 
@@ -1255,8 +1247,10 @@ mod tests {
         .unwrap()
         .with_retry(RetryPolicy {
             deadline: Duration::from_millis(200),
-            first_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(50),
+            backoff: Backoff {
+                initial: Duration::from_millis(20),
+                max: Duration::from_millis(50),
+            },
         });
         let err = client.list_members().unwrap_err();
         match &err {

@@ -4,7 +4,7 @@
 //! certificate signed by the cluster CA.
 
 use std::fmt;
-use std::net::IpAddr;
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use crate::ExitCode;
 use crate::config::model::{ApiEndpoint, ClusterConfiguration, InitConfiguration};
+use crate::config::net::join_host_port;
 use crate::fs::{FsError, Root, mode};
 use crate::pki::{self, CertConfig, Certificate, ExtKeyUsage, Period};
 
@@ -127,7 +128,8 @@ pub struct Cluster {
     #[serde(
         rename = "certificate-authority-data",
         default,
-        with = "base64_bytes",
+        serialize_with = "base64_bytes::serialize",
+        deserialize_with = "base64_bytes::certificate_authority_data",
         skip_serializing_if = "Option::is_none"
     )]
     pub certificate_authority_data: Option<Vec<u8>>,
@@ -185,7 +187,8 @@ pub struct AuthInfo {
     #[serde(
         rename = "client-certificate-data",
         default,
-        with = "base64_bytes",
+        serialize_with = "base64_bytes::serialize",
+        deserialize_with = "base64_bytes::client_certificate_data",
         skip_serializing_if = "Option::is_none"
     )]
     pub client_certificate_data: Option<Vec<u8>>,
@@ -198,7 +201,8 @@ pub struct AuthInfo {
     #[serde(
         rename = "client-key-data",
         default,
-        with = "base64_bytes",
+        serialize_with = "base64_bytes::serialize",
+        deserialize_with = "base64_bytes::client_key_data",
         skip_serializing_if = "Option::is_none"
     )]
     pub client_key_data: Option<Vec<u8>>,
@@ -242,7 +246,13 @@ fn empty_as_null<S: Serializer, T: Serialize>(v: &[T], s: S) -> Result<S::Ok, S:
     }
 }
 
-/// `[]byte` fields are standard base64 in kubeconfig files.
+/// The `[]byte` fields of kubeconfig files: standard base64.
+const BASE64_FIELDS: [&str; 3] = [
+    "certificate-authority-data",
+    "client-certificate-data",
+    "client-key-data",
+];
+
 mod base64_bytes {
     use super::*;
 
@@ -253,7 +263,29 @@ mod base64_bytes {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    pub fn certificate_authority_data<'de, D>(d: D) -> Result<Option<Vec<u8>>, D::Error>
+    where
+        D: Deserializer<'de>,
+    {
+        decode(d, BASE64_FIELDS[0])
+    }
+
+    pub fn client_certificate_data<'de, D>(d: D) -> Result<Option<Vec<u8>>, D::Error>
+    where
+        D: Deserializer<'de>,
+    {
+        decode(d, BASE64_FIELDS[1])
+    }
+
+    pub fn client_key_data<'de, D>(d: D) -> Result<Option<Vec<u8>>, D::Error>
+    where
+        D: Deserializer<'de>,
+    {
+        decode(d, BASE64_FIELDS[2])
+    }
+
+    /// The error names the field only: the value may be key material.
+    fn decode<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<Option<Vec<u8>>, D::Error> {
         let Some(text) = Option::<String>::deserialize(d)? else {
             return Ok(None);
         };
@@ -261,8 +293,12 @@ mod base64_bytes {
         STANDARD
             .decode(compact.as_bytes())
             .map(Some)
-            .map_err(|_| serde::de::Error::custom("a *-data field is not valid base64"))
+            .map_err(|_| serde::de::Error::custom(not_base64(field)))
     }
+}
+
+fn not_base64(field: &str) -> String {
+    format!("{field} is not valid base64")
 }
 
 /// Parses a kubeconfig. `null` lists are accepted (cluster-info has `contexts: null`).
@@ -270,16 +306,27 @@ pub fn parse(yaml: &str) -> Result<KubeConfig, Error> {
     parse_from(yaml, "the kubeconfig")
 }
 
+/// The error gives the location and, for a bad `*-data` field, its name; never the message of
+/// the YAML parser, which may quote a token or key.
 fn parse_from(yaml: &str, origin: &str) -> Result<KubeConfig, Error> {
-    serde_yaml::from_str(yaml).map_err(|e| Error::Parse {
-        origin: origin.to_string(),
-        reason: match e.location() {
-            Some(at) => format!("YAML error at line {}, column {}", at.line(), at.column()),
-            None if e.to_string().contains("base64") => {
-                "a *-data field is not valid base64".to_string()
+    serde_yaml::from_str(yaml).map_err(|e| {
+        let message = e.to_string();
+        let what = BASE64_FIELDS
+            .iter()
+            .map(|field| not_base64(field))
+            .find(|ours| message.contains(ours.as_str()));
+        let reason = match (what, e.location()) {
+            (Some(what), Some(at)) => {
+                format!("{what} (line {}, column {})", at.line(), at.column())
             }
-            None => "not a kubeconfig document".to_string(),
-        },
+            (Some(what), None) => what,
+            (None, Some(at)) => format!("YAML error at line {}, column {}", at.line(), at.column()),
+            (None, None) => "not a kubeconfig document".to_string(),
+        };
+        Error::Parse {
+            origin: origin.to_string(),
+            reason,
+        }
     })
 }
 
@@ -484,10 +531,7 @@ fn specs(cfg: &InitConfiguration) -> [Spec; 5] {
 
 /// kubeadm's `formatURL`: `https://host:port`, IPv6 hosts in brackets.
 fn https_url(host: &str, port: u16) -> String {
-    match host.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) => format!("https://[{v6}]:{port}"),
-        _ => format!("https://{host}:{port}"),
-    }
+    format!("https://{}", join_host_port(host, port))
 }
 
 /// kubeadm's `GetLocalAPIEndpoint`: `https://` + the advertise address and bind port.
@@ -880,6 +924,7 @@ mod tests {
         let bad_b64 = "users:\n- name: x\n  user:\n    client-key-data: \"!!notb64secret\"\n";
         let err = parse(bad_b64).unwrap_err().to_string();
         assert!(!err.contains("notb64secret"), "{err}");
+        assert!(err.contains("client-key-data is not valid base64"), "{err}");
     }
 
     #[test]

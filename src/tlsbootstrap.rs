@@ -27,8 +27,9 @@ use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::prelude::FromDer;
 
 use crate::ExitCode;
-use crate::api::{Backoff, Client, Clock};
+use crate::api::Client;
 use crate::fs::{Root, mode};
+use crate::retry::{Backoff, Clock};
 
 /// The signer kube-controller-manager's csrapproving controller auto-approves for kubelets.
 pub const SIGNER_NAME: &str = "kubernetes.io/kube-apiserver-client-kubelet";

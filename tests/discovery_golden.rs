@@ -10,13 +10,14 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kubeboot::ExitCode;
-use kubeboot::api::{Backoff, RetryPolicy};
+use kubeboot::api::RetryPolicy;
 use kubeboot::config::model::{
     BootstrapTokenDiscovery, BootstrapTokenString, Discovery, JoinConfiguration, NodeRegistration,
     Timeouts,
 };
 use kubeboot::discovery::{self, BootstrapCredentials, DiscoveryOptions, jws, pin};
 use kubeboot::fs::Root;
+use kubeboot::retry::Backoff;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/golden/k8s-v1.19");
 const TOKEN_ID: &str = "abcdef";

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use kubeboot::ExitCode;
 use kubeboot::etcd::{self, EtcdClient, Member, RetryPolicy};
+use kubeboot::retry::Backoff;
 use support_etcd::{CertPair, Etcd, Ports, TestCa};
 
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,8 +35,10 @@ fn client(ca_pem: &str, pair: &CertPair, endpoints: Vec<String>) -> EtcdClient {
 fn impatient() -> RetryPolicy {
     RetryPolicy {
         deadline: Duration::from_millis(400),
-        first_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_millis(100),
+        backoff: Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(100),
+        },
     }
 }
 

@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use kubeboot::api::{self, Clock, RetryPolicy};
+use kubeboot::api::{self, RetryPolicy};
 use kubeboot::cluster::{self, CertificateKey};
 use kubeboot::config::model::*;
 use kubeboot::config::version::KubeVersion;
 use kubeboot::discovery::{self, DiscoveryOptions, jws};
 use kubeboot::fs::Root;
 use kubeboot::online::{self, OnlineContext, Target};
+use kubeboot::retry::Clock;
 use serde_json::{Value, json};
 use support::{CLUSTER_INFO_PATH, Fault, TestApiServer};
 use time::OffsetDateTime;

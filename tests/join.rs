@@ -20,9 +20,7 @@ use support::{
     CLUSTER_INFO_PATH, CSR_PATH, CsrIssue, CsrPolicy, Fault, Forgery, TestApiServer, TokenOpts,
 };
 
-use kubeboot::api::{
-    Auth, Backoff, Client, ClientIdentity, ClientOptions, Clock, RetryPolicy, Trust,
-};
+use kubeboot::api::{Auth, Client, ClientIdentity, ClientOptions, RetryPolicy, Trust};
 use kubeboot::cli::TlsBootstrapMode;
 use kubeboot::config::model::{
     BootstrapTokenDiscovery, BootstrapTokenString, Discovery, JoinConfiguration, NodeRegistration,
@@ -32,6 +30,7 @@ use kubeboot::discovery::DiscoveryOptions;
 use kubeboot::fs::Root;
 use kubeboot::join::{self, JoinOptions};
 use kubeboot::kubelet::KubeletHost;
+use kubeboot::retry::{Backoff, Clock};
 use kubeboot::service::ServiceControl;
 use kubeboot::tlsbootstrap::{CURRENT_CLIENT_PEM, PENDING_KEY_FILE};
 use kubeboot::{Error, ExitCode};

@@ -17,6 +17,7 @@ use flate2::write::GzEncoder;
 use kubeboot::ExitCode;
 use kubeboot::config::RawDocument;
 use kubeboot::fs::Root;
+use kubeboot::retry::Backoff;
 use kubeboot::userdata::http::{Http, RetryPolicy};
 use kubeboot::userdata::media::{Mounted, Mounter, NixMounter};
 use kubeboot::userdata::{
@@ -35,8 +36,10 @@ fn fixture(name: &str) -> PathBuf {
 
 fn quick_retry() -> RetryPolicy {
     RetryPolicy {
-        first_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(40),
+        backoff: Backoff {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(40),
+        },
         deadline: Duration::from_secs(3),
         attempt_timeout: Duration::from_millis(500),
     }

@@ -17,11 +17,8 @@ use serde::de::DeserializeOwned;
 
 use crate::ExitCode;
 
-pub use retry::{Backoff, Clock, RetryPolicy, SystemClock, system_clock};
+pub use retry::RetryPolicy;
 pub use tls::{Auth, ClientIdentity, TlsSetupError, Trust, parse_certificates};
-
-#[cfg(test)]
-pub(crate) use retry::fake::FakeClock;
 
 /// Default cap on a response body. cluster-info, CSRs and ConfigMaps are a few KiB.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;

@@ -1,78 +1,11 @@
-//! When to try again and how long to wait: capped exponential backoff with full jitter, so that
-//! thousands of nodes booting together spread their retries instead of hitting the API server in
-//! waves, all inside a deadline. Time is read and spent through a [`Clock`] so that tests run
-//! without sleeping.
+//! When an API call is tried again and how long to wait: [`crate::retry`]'s backoff, or the
+//! server's `Retry-After`, all inside a deadline.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Reads the time and sleeps. Production uses [`SystemClock`]; tests inject a clock that
-/// records the sleeps and advances a virtual time.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Instant;
-    fn sleep(&self, duration: Duration);
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-    fn sleep(&self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
-}
-
-/// The clock used when none is injected.
-pub fn system_clock() -> Arc<dyn Clock> {
-    Arc::new(SystemClock)
-}
-
-/// Capped exponential backoff with full jitter: before retry `n` (0-based) wait a random time
-/// in `[0, min(max, initial * 2^n)]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
-}
-
-impl Backoff {
-    /// No waiting at all (tests).
-    pub const ZERO: Backoff = Backoff {
-        initial: Duration::ZERO,
-        max: Duration::ZERO,
-    };
-
-    /// The upper bound of the wait before retry `attempt` (0-based), before jitter.
-    pub fn ceiling(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
-        self.initial.saturating_mul(factor).min(self.max)
-    }
-
-    /// The jittered wait before retry `attempt` (0-based).
-    pub fn delay(&self, attempt: u32) -> Duration {
-        full_jitter(self.ceiling(attempt))
-    }
-}
-
-/// A uniformly random duration in `[0, ceiling]`, from the system's CSPRNG (aws-lc-rs). If the
-/// random source fails, the full ceiling is used: waiting longer is always safe.
-fn full_jitter(ceiling: Duration) -> Duration {
-    let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-    if nanos == 0 {
-        return Duration::ZERO;
-    }
-    let mut bytes = [0u8; 8];
-    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        return ceiling;
-    }
-    let random = u64::from_le_bytes(bytes);
-    Duration::from_nanos(random % nanos.saturating_add(1))
-}
+use crate::retry::{Backoff, Clock, system_clock};
 
 /// How an API call is retried: which waits, how long a server's `Retry-After` may hold us, and
 /// the total time one call may take including all its retries.
@@ -164,68 +97,8 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 #[cfg(test)]
-pub(crate) mod fake {
-    use super::*;
-    use std::sync::Mutex;
-
-    /// A virtual clock: `sleep` records the wait and moves time forward without waiting.
-    pub struct FakeClock {
-        start: Instant,
-        state: Mutex<(Duration, Vec<Duration>)>,
-    }
-
-    impl FakeClock {
-        pub fn new() -> Arc<Self> {
-            Arc::new(FakeClock {
-                start: Instant::now(),
-                state: Mutex::new((Duration::ZERO, Vec::new())),
-            })
-        }
-        pub fn sleeps(&self) -> Vec<Duration> {
-            self.state.lock().unwrap().1.clone()
-        }
-    }
-
-    impl Clock for FakeClock {
-        fn now(&self) -> Instant {
-            self.start + self.state.lock().unwrap().0
-        }
-        fn sleep(&self, duration: Duration) {
-            let mut state = self.state.lock().unwrap();
-            state.0 += duration;
-            state.1.push(duration);
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let b = Backoff {
-            initial: Duration::from_millis(500),
-            max: Duration::from_secs(10),
-        };
-        assert_eq!(b.ceiling(0), Duration::from_millis(500));
-        assert_eq!(b.ceiling(1), Duration::from_secs(1));
-        assert_eq!(b.ceiling(4), Duration::from_secs(8));
-        assert_eq!(b.ceiling(5), Duration::from_secs(10));
-        assert_eq!(b.ceiling(200), Duration::from_secs(10));
-    }
-
-    #[test]
-    fn jitter_stays_within_the_ceiling() {
-        let b = Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_millis(300),
-        };
-        for attempt in 0..50 {
-            assert!(b.delay(attempt) <= b.ceiling(attempt));
-        }
-        assert_eq!(Backoff::ZERO.delay(3), Duration::ZERO);
-    }
 
     #[test]
     fn retry_after_is_honoured_but_capped() {

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Node};
 
 use super::testserver::{TestCa, TestResponse, TestServer};
 use super::*;
+use crate::retry::FakeClock;
 
 const CLUSTER_INFO: &str = r#"{"kind":"ConfigMap","apiVersion":"v1",
   "metadata":{"name":"cluster-info","namespace":"kube-public"},"data":{"kubeconfig":"x"}}"#;

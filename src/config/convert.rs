@@ -158,6 +158,17 @@ pub fn parse_version(s: &str, path: &str) -> Result<KubeVersion> {
     })
 }
 
+/// kubeadm's spelling of an algorithm (`encryptionAlgorithm`), as written and in messages.
+pub fn encryption_algorithm_name(alg: EncryptionAlgorithm) -> &'static str {
+    match alg {
+        EncryptionAlgorithm::Rsa2048 => "RSA-2048",
+        EncryptionAlgorithm::Rsa3072 => "RSA-3072",
+        EncryptionAlgorithm::Rsa4096 => "RSA-4096",
+        EncryptionAlgorithm::EcdsaP256 => "ECDSA-P256",
+        EncryptionAlgorithm::EcdsaP384 => "ECDSA-P384",
+    }
+}
+
 pub fn parse_encryption_algorithm(s: &str, path: &str) -> Result<EncryptionAlgorithm> {
     Ok(match s {
         "" | "RSA-2048" => EncryptionAlgorithm::Rsa2048,
@@ -739,6 +750,19 @@ pub fn join_v1beta3(c: v1beta3::JoinConfiguration) -> Result<JoinConfiguration> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encryption_algorithm_names_read_back() {
+        use EncryptionAlgorithm::*;
+        for alg in [Rsa2048, Rsa3072, Rsa4096, EcdsaP256, EcdsaP384] {
+            let name = encryption_algorithm_name(alg);
+            assert_eq!(
+                parse_encryption_algorithm(name, "x").unwrap(),
+                alg,
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn token_parsing_matches_kubeadm_and_hides_the_secret() {

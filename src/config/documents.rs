@@ -85,9 +85,28 @@ impl Documents {
 /// Splits a multi-document YAML stream. Empty documents are skipped; indices count every
 /// document, so they match what a person counts in the file.
 pub fn split_documents(bytes: &[u8], origin: &str) -> Result<Vec<RawDocument>, ConfigError> {
+    split_documents_at_most(bytes, origin, usize::MAX)
+}
+
+/// [`split_documents`] for untrusted input (user-data): a stream of more than `max` documents,
+/// empty ones included, is refused before the rest is parsed.
+pub fn split_documents_at_most(
+    bytes: &[u8],
+    origin: &str,
+    max: usize,
+) -> Result<Vec<RawDocument>, ConfigError> {
     let mut docs = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_slice(bytes).enumerate() {
         let index = i + 1;
+        if index > max {
+            return Err(ConfigError {
+                origin: origin.to_string(),
+                document: None,
+                kind: None,
+                field: None,
+                reason: format!("more than {max} YAML documents"),
+            });
+        }
         // The stream cannot resume after a syntax error (it would repeat it forever): stop.
         let value = Value::deserialize(doc).map_err(|e| {
             let at = e

@@ -6,12 +6,12 @@
 use serde_yaml::{Mapping, Value};
 
 use super::ConfigError;
+use super::convert::encryption_algorithm_name;
 use super::de::{self, DecodeError};
 use super::documents::{self, CLUSTER_CONFIGURATION, KUBEADM_V1BETA4};
 use super::duration::format_go_duration;
 use super::model::{
-    Arg, ClusterConfiguration, ControlPlaneComponent, EncryptionAlgorithm, EnvVar, Etcd,
-    HostPathMount, ImageMeta,
+    Arg, ClusterConfiguration, ControlPlaneComponent, EnvVar, Etcd, HostPathMount, ImageMeta,
 };
 
 /// kubeadm's `MarshalKubeadmConfigObject(ClusterConfiguration, v1beta4)`.
@@ -54,7 +54,7 @@ pub fn cluster_configuration_yaml(cfg: &ClusterConfiguration) -> String {
     put(
         &mut m,
         "encryptionAlgorithm",
-        encryption_algorithm(cfg.encryption_algorithm),
+        encryption_algorithm_name(cfg.encryption_algorithm),
     );
     put(&mut m, "etcd", etcd(&cfg.etcd));
     if !cfg.feature_gates.is_empty() {
@@ -89,8 +89,7 @@ pub fn cluster_configuration_yaml(cfg: &ClusterConfiguration) -> String {
     put(&mut m, "proxy", proxy);
     put(&mut m, "scheduler", component(&cfg.scheduler));
     // Go's YAML marshaller (through JSON) writes every mapping's keys sorted.
-    let sorted = sort_keys(Value::Mapping(m));
-    serde_yaml::to_string(&sorted).unwrap_or_default()
+    serde_yaml::to_string(&sorted_keys(&m)).unwrap_or_default()
 }
 
 /// Reads the ConfigMap's `ClusterConfiguration` (`kubeadm.k8s.io/v1beta2`, `v1beta3` or
@@ -261,29 +260,31 @@ fn etcd(e: &Etcd) -> Mapping {
     m
 }
 
-fn encryption_algorithm(a: EncryptionAlgorithm) -> &'static str {
-    match a {
-        EncryptionAlgorithm::Rsa2048 => "RSA-2048",
-        EncryptionAlgorithm::Rsa3072 => "RSA-3072",
-        EncryptionAlgorithm::Rsa4096 => "RSA-4096",
-        EncryptionAlgorithm::EcdsaP256 => "ECDSA-P256",
-        EncryptionAlgorithm::EcdsaP384 => "ECDSA-P384",
+/// Keys sorted at every level, as Go's YAML writers order them (kubeadm and client-go marshal
+/// through JSON, whose encoder sorts map keys). Non-string keys sort by their YAML text.
+pub fn sorted_keys(mapping: &Mapping) -> Mapping {
+    let mut entries: Vec<(&Value, &Value)> = mapping.iter().collect();
+    entries.sort_by_key(|(k, _)| key_text(k));
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.clone(), sorted_value(v)))
+        .collect()
+}
+
+fn sorted_value(value: &Value) -> Value {
+    match value {
+        Value::Mapping(m) => Value::Mapping(sorted_keys(m)),
+        Value::Sequence(items) => Value::Sequence(items.iter().map(sorted_value).collect()),
+        other => other.clone(),
     }
 }
 
-fn sort_keys(v: Value) -> Value {
-    match v {
-        Value::Mapping(m) => {
-            let mut entries: Vec<(Value, Value)> = m.into_iter().collect();
-            entries.sort_by(|a, b| a.0.as_str().cmp(&b.0.as_str()));
-            Value::Mapping(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k, sort_keys(v)))
-                    .collect(),
-            )
-        }
-        Value::Sequence(s) => Value::Sequence(s.into_iter().map(sort_keys).collect()),
-        other => other,
+fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(k) => k.clone(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim_end()
+            .to_string(),
     }
 }

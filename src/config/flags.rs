@@ -2,8 +2,6 @@
 //! (file or user-data) plus the few flags kubeadm allows beside `--config`, or flags on top
 //! of kubeadm's defaults; then the host's dynamic defaults; then validation.
 
-use std::net::IpAddr;
-
 use crate::cli::{InitArgs, JoinArgs};
 
 use super::convert::{self, InitPart};
@@ -188,7 +186,10 @@ fn init_host_defaults(cfg: &mut InitConfiguration, host: &HostFacts) -> bool {
         && let Ok((h, None)) = parse_host_port(endpoint)
     {
         // Without a port the endpoint uses this node's bind port.
-        c.control_plane_endpoint = Some(join_host_port(&h, cfg.local_api_endpoint.bind_port));
+        c.control_plane_endpoint = Some(super::net::join_host_port(
+            &h,
+            cfg.local_api_endpoint.bind_port,
+        ));
     }
     for san in &mut c.api_server.cert_sans {
         *san = san.to_lowercase();
@@ -437,13 +438,6 @@ fn node_host_defaults(n: &mut NodeRegistration, host: &HostFacts) -> bool {
 fn resolve_advertise_address(endpoint: &mut ApiEndpoint, host: &HostFacts) {
     if endpoint.advertise_address.is_none() {
         endpoint.advertise_address = host.default_address;
-    }
-}
-
-fn join_host_port(host: &str, port: u16) -> String {
-    match host.parse::<IpAddr>() {
-        Ok(IpAddr::V6(_)) => format!("[{host}]:{port}"),
-        _ => format!("{host}:{port}"),
     }
 }
 

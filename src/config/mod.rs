@@ -29,9 +29,12 @@ mod v1beta4;
 pub mod validation;
 pub mod version;
 
-pub use convert::parse_bootstrap_token;
-pub use documents::{DocumentSource, Documents, decode, split_documents, unknown_kubelet_fields};
-pub use encode::{cluster_configuration_from_yaml, cluster_configuration_yaml};
+pub use convert::{encryption_algorithm_name, parse_bootstrap_token};
+pub use documents::{
+    DocumentSource, Documents, decode, split_documents, split_documents_at_most,
+    unknown_kubelet_fields,
+};
+pub use encode::{cluster_configuration_from_yaml, cluster_configuration_yaml, sorted_keys};
 pub use flags::{init_from_documents, join_from_documents, load_init, load_join};
 pub use host::HostFacts;
 

@@ -118,9 +118,26 @@ impl CidrList {
     }
 }
 
+/// Go's `net.JoinHostPort`: `host:port`, an IPv6 literal in brackets.
+pub fn join_host_port(host: &str, port: impl fmt::Display) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_ports_join_as_go_joins_them() {
+        assert_eq!(join_host_port("fd00::1", 6443), "[fd00::1]:6443");
+        assert_eq!(join_host_port("10.0.0.1", 6443), "10.0.0.1:6443");
+        assert_eq!(join_host_port("::1", "11259"), "[::1]:11259");
+        assert_eq!(join_host_port("cp.example", 443), "cp.example:443");
+    }
 
     #[test]
     fn service_ips_as_kubeadm_derives_them() {

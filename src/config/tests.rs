@@ -1391,3 +1391,22 @@ fn secrets_stay_out_of_debug_output() {
         assert!(debug.contains("<redacted>"), "{debug}");
     }
 }
+
+#[test]
+fn split_documents_at_most_counts_empty_documents_too() {
+    let yaml = "kind: A\n---\n---\nkind: B\n";
+    let docs = split_documents_at_most(yaml.as_bytes(), "x", 3).unwrap();
+    assert_eq!(docs.iter().map(|d| d.index).collect::<Vec<_>>(), [1, 3]);
+    let e = split_documents_at_most(yaml.as_bytes(), "x", 2).unwrap_err();
+    assert_eq!(e.reason, "more than 2 YAML documents");
+}
+
+#[test]
+fn sorted_keys_orders_every_level_as_go_writes_yaml() {
+    let doc: serde_yaml::Mapping =
+        serde_yaml::from_str("b: 1\na:\n  z: [ {y: 1, x: 2} ]\n  c: 3\n").unwrap();
+    assert_eq!(
+        serde_yaml::to_string(&sorted_keys(&doc)).unwrap(),
+        "a:\n  c: 3\n  z:\n  - x: 2\n    y: 1\nb: 1\n"
+    );
+}

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::ConfigMap;
 
-use super::kubeconfig::{Cluster, Kubeconfig, User, decode_data};
+use super::kubeconfig::{self, selected_cluster};
 use super::{BootstrapCredentials, Error, Found, Session};
 use crate::api::{Auth, Method, Trust};
 use crate::fs::Root;
+use crate::kubeconfig::{AuthInfo, Cluster, KubeConfig};
 
 pub(super) fn discover(
     root: &Root,
@@ -30,7 +31,7 @@ pub(super) fn discover(
         origin: location.to_string(),
         reason,
     };
-    let config = Kubeconfig::parse(&bytes).map_err(invalid)?;
+    let config = kubeconfig::parse(&bytes).map_err(invalid)?;
     let file = DiscoveryFile::read(root, &config, &base_dir).map_err(invalid)?;
     if file.credentials.is_none() && !has_tls_bootstrap_token {
         return Err(Error::NoBootstrapCredentials);
@@ -91,14 +92,13 @@ struct DiscoveryFile {
 }
 
 impl DiscoveryFile {
-    fn read(root: &Root, config: &Kubeconfig, base_dir: &Path) -> Result<DiscoveryFile, String> {
-        if config.cluster_count() < 1 {
+    fn read(root: &Root, config: &KubeConfig, base_dir: &Path) -> Result<DiscoveryFile, String> {
+        if config.clusters.is_empty() {
             return Err(
                 "the provided kubeconfig file must have at least one Cluster defined".into(),
             );
         }
-        let (_, cluster) = config
-            .selected_cluster()
+        let (_, cluster) = selected_cluster(config)
             .map_err(|e| format!("the provided kubeconfig file is malformed: {e}"))?;
         if cluster.insecure_skip_tls_verify {
             return Err(
@@ -137,8 +137,8 @@ fn read_referenced(
 }
 
 fn embedded_ca(root: &Root, cluster: &Cluster, base_dir: &Path) -> Result<Option<Vec<u8>>, String> {
-    if let Some(data) = cluster.certificate_authority_data.as_deref() {
-        return decode_data("certificate-authority-data", data).map(Some);
+    if let Some(data) = &cluster.certificate_authority_data {
+        return Ok(Some(data.clone()));
     }
     match cluster.certificate_authority.as_deref() {
         Some(path) if !path.is_empty() => {
@@ -152,7 +152,7 @@ fn embedded_ca(root: &Root, cluster: &Cluster, base_dir: &Path) -> Result<Option
 /// `HasAuthenticationCredentials`; basic auth is gone from Kubernetes and not supported).
 fn embedded_credentials(
     root: &Root,
-    user: &User,
+    user: &AuthInfo,
     base_dir: &Path,
 ) -> Result<Option<BootstrapCredentials>, String> {
     if let Some(token) = user.token.as_deref().filter(|t| !t.is_empty()) {
@@ -169,16 +169,13 @@ fn embedded_credentials(
     let cert = data_or_file(
         root,
         base_dir,
-        (
-            "client-certificate-data",
-            user.client_certificate_data.as_deref(),
-        ),
+        user.client_certificate_data.as_deref(),
         ("client-certificate", user.client_certificate.as_deref()),
     )?;
     let key = data_or_file(
         root,
         base_dir,
-        ("client-key-data", user.client_key_data.as_deref()),
+        user.client_key_data.as_deref(),
         ("client-key", user.client_key.as_deref()),
     )?;
     Ok(match (cert, key) {
@@ -192,11 +189,11 @@ fn embedded_credentials(
 fn data_or_file(
     root: &Root,
     base_dir: &Path,
-    (data_field, data): (&str, Option<&str>),
+    data: Option<&[u8]>,
     (file_field, file): (&str, Option<&str>),
 ) -> Result<Option<Vec<u8>>, String> {
     if let Some(data) = data.filter(|d| !d.is_empty()) {
-        return decode_data(data_field, data).map(Some);
+        return Ok(Some(data.to_vec()));
     }
     match file.filter(|f| !f.is_empty()) {
         Some(path) => read_referenced(root, base_dir, file_field, path).map(Some),
@@ -247,12 +244,10 @@ fn validate_config_info(
     let mut ca_pem = file.ca_pem;
     if let Some(refreshed) = cluster_info.and_then(|cm| refreshed_cluster(&cm)) {
         let (_, refreshed) =
-            refreshed
-                .selected_cluster()
-                .map_err(|reason| Error::InvalidClusterInfo {
-                    origin: server.to_string(),
-                    reason: format!("malformed kubeconfig in the cluster-info ConfigMap: {reason}"),
-                })?;
+            selected_cluster(&refreshed).map_err(|reason| Error::InvalidClusterInfo {
+                origin: server.to_string(),
+                reason: format!("malformed kubeconfig in the cluster-info ConfigMap: {reason}"),
+            })?;
         if refreshed.server != server {
             log::warn!(
                 "[discovery] the API Server endpoint {server:?} in use is different from the \
@@ -261,17 +256,11 @@ fn validate_config_info(
             );
         }
         let missing_ca = ca_pem.is_none();
-        if let Some(data) = refreshed
+        if let Some(pem) = refreshed
             .certificate_authority_data
-            .as_deref()
+            .clone()
             .filter(|_| missing_ca)
         {
-            let pem = decode_data("certificate-authority-data", data).map_err(|reason| {
-                Error::InvalidClusterInfo {
-                    origin: server.to_string(),
-                    reason,
-                }
-            })?;
             log::info!(
                 "[discovery] Synced CertificateAuthorityData from the cluster-info ConfigMap"
             );
@@ -338,14 +327,14 @@ fn read_cluster_info(
 
 /// The kubeconfig in cluster-info, if it has a usable one (kubeadm's
 /// `tryParseClusterInfoFromConfigMap`); otherwise the file is used as it is.
-fn refreshed_cluster(cm: &ConfigMap) -> Option<Kubeconfig> {
+fn refreshed_cluster(cm: &ConfigMap) -> Option<KubeConfig> {
     let parsed = cm
         .data
         .as_ref()
         .and_then(|d| d.get("kubeconfig"))
         .filter(|k| !k.is_empty())
         .ok_or_else(|| "no kubeconfig key in ConfigMap".to_string())
-        .and_then(|k| Kubeconfig::parse(k.as_bytes()));
+        .and_then(|k| kubeconfig::parse(k.as_bytes()));
     match parsed {
         Ok(config) => Some(config),
         Err(reason) => {

@@ -20,9 +20,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::ExitCode;
-use crate::api::{self, Auth, Backoff, Client, ClientIdentity, ClientOptions, RetryPolicy, Trust};
+use crate::api::{self, Auth, Client, ClientIdentity, ClientOptions, RetryPolicy, Trust};
 use crate::config::model::{Discovery, JoinConfiguration};
 use crate::fs::{FsError, Root};
+use crate::retry::Backoff;
 
 /// Where the system trust store is, for `--discovery-file https://...`.
 pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";

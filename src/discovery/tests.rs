@@ -7,11 +7,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::*;
-use crate::api::FakeClock;
 use crate::api::testserver::{TestCa, TestRequest, TestResponse, TestServer};
 use crate::config::model::{
     BootstrapTokenDiscovery, BootstrapTokenString, NodeRegistration, Timeouts,
 };
+use crate::retry::FakeClock;
 
 const TOKEN_ID: &str = "abcdef";
 const TOKEN_SECRET: &str = "0123456789abcdef";

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ConfigMap;
 use rustls_pki_types::CertificateDer;
 
-use super::kubeconfig::{Kubeconfig, decode_data};
+use super::kubeconfig::selected_cluster;
 use super::pin::PinSet;
 use super::{Error, Found, Session, jws};
 use crate::api::{self, Auth, Trust};
@@ -168,25 +168,24 @@ fn read_cluster(
         origin: endpoint.to_string(),
         reason,
     };
-    let config = Kubeconfig::parse(kubeconfig.as_bytes()).map_err(invalid)?;
-    if config.cluster_count() != 1 {
+    let config = super::kubeconfig::parse(kubeconfig.as_bytes()).map_err(invalid)?;
+    if config.clusters.len() != 1 {
         return Err(invalid(format!(
             "it must define exactly one cluster, found {}",
-            config.cluster_count()
+            config.clusters.len()
         )));
     }
-    let (_, cluster) = config.selected_cluster().map_err(invalid)?;
+    let (_, cluster) = selected_cluster(&config).map_err(invalid)?;
     if !cluster.server.starts_with("https://") {
         return Err(invalid(format!(
             "the cluster server {:?} is not an https:// URL",
             cluster.server
         )));
     }
-    let ca_data = cluster
+    let ca_pem = cluster
         .certificate_authority_data
-        .as_deref()
+        .clone()
         .ok_or_else(|| invalid("the cluster has no certificate-authority-data".into()))?;
-    let ca_pem = decode_data("certificate-authority-data", ca_data).map_err(invalid)?;
     let ca_certs =
         api::parse_certificates(&ca_pem, "certificate-authority-data").map_err(|e| invalid(e.0))?;
     let found = Found {

@@ -29,7 +29,7 @@ mod tests;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::api::{self, Backoff, Client, ClientOptions, RetryPolicy, Trust};
+use crate::api::{self, Client, ClientOptions, RetryPolicy, Trust};
 use crate::cli::{JoinArgs, TlsBootstrapMode};
 use crate::config::model::JoinConfiguration;
 use crate::config::{self, ConfigError, HostFacts};
@@ -39,6 +39,7 @@ use crate::kubeconfig;
 use crate::kubelet::{self, KubeletHost};
 use crate::manifests::args::last_arg;
 use crate::preflight::{self, BOOTSTRAP_KUBELET_KUBECONFIG, KUBELET_KUBECONFIG, RealHost};
+use crate::retry::Backoff;
 use crate::service::ServiceControl;
 use crate::state::{PhaseObserver, Unobserved};
 use crate::tlsbootstrap::{self, CsrWait, IssuedCertificate};

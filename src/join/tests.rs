@@ -18,13 +18,13 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::ExitCode;
-use crate::api::FakeClock;
 use crate::api::testserver::{TestCa, TestRequest, TestResponse, TestServer};
 use crate::config::model::{
     BootstrapTokenDiscovery, BootstrapTokenString, Discovery, NodeRegistration, Timeouts,
 };
 use crate::discovery::{jws, pin};
 use crate::preflight::{Cgroups, Host, ServiceState};
+use crate::retry::FakeClock;
 
 const TOKEN_ID: &str = "abcdef";
 const TOKEN_SECRET: &str = "0123456789abcdef";

@@ -9,6 +9,7 @@
 use serde_yaml::{Mapping, Value};
 
 use crate::config::model::ClusterConfiguration;
+use crate::config::sorted_keys;
 
 pub const API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
 pub const KIND: &str = "KubeletConfiguration";
@@ -79,7 +80,7 @@ pub fn defaulted_kubelet_config(cfg: &ClusterConfiguration, user: &Mapping) -> M
     merged.insert(s("rotateCertificates"), Value::Bool(true));
     merged.insert(s("apiVersion"), s(API_VERSION));
     merged.insert(s("kind"), s(KIND));
-    sorted(&merged)
+    sorted_keys(&merged)
 }
 
 /// `defaults` with every field the user set replacing it; nested mappings merge field by
@@ -120,32 +121,7 @@ pub fn node_local_config(
     if let Some(endpoint) = container_runtime_endpoint {
         config.insert(s("containerRuntimeEndpoint"), s(endpoint));
     }
-    sorted(&config)
-}
-
-/// Keys sorted at every level, as kubeadm's JSON-based YAML marshalling orders them.
-pub fn sorted(mapping: &Mapping) -> Mapping {
-    let mut entries: Vec<(&Value, &Value)> = mapping.iter().collect();
-    entries.sort_by_key(|(k, _)| key_text(k));
-    entries
-        .into_iter()
-        .map(|(k, v)| (k.clone(), sorted_value(v)))
-        .collect()
-}
-
-fn sorted_value(value: &Value) -> Value {
-    match value {
-        Value::Mapping(m) => Value::Mapping(sorted(m)),
-        Value::Sequence(seq) => Value::Sequence(seq.iter().map(sorted_value).collect()),
-        other => other.clone(),
-    }
-}
-
-fn key_text(key: &Value) -> String {
-    match key {
-        Value::String(k) => k.clone(),
-        other => go_format(other),
-    }
+    sorted_keys(&config)
 }
 
 /// The user's value at `path`, when set (not absent, not null).

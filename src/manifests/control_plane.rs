@@ -10,17 +10,19 @@ use crate::config::model::{Arg, ClusterConfiguration, Etcd};
 
 use super::args::{arg, arguments_to_command, last_arg, set_arg};
 use super::pod::{
-    ProbeTarget, component_pod, join_host_port, liveness_probe, merge_env, probe_address,
-    readiness_probe, requests, startup_probe,
+    ProbeTarget, component_pod, liveness_probe, merge_env, probe_address, readiness_probe,
+    requests, startup_probe,
 };
 use super::{ControlPlaneHost, Error, LocalControlPlane, images, volumes};
+use crate::config::net::join_host_port;
 
 pub const KUBE_APISERVER: &str = "kube-apiserver";
 pub const KUBE_CONTROLLER_MANAGER: &str = "kube-controller-manager";
 pub const KUBE_SCHEDULER: &str = "kube-scheduler";
 
-const KUBE_CONTROLLER_MANAGER_PORT: i32 = 10257;
-const KUBE_SCHEDULER_PORT: i32 = 10259;
+/// kubeadm's `KubeControllerManagerPort` and `KubeSchedulerPort`: the secure ports.
+pub const KUBE_CONTROLLER_MANAGER_PORT: u16 = 10257;
+pub const KUBE_SCHEDULER_PORT: u16 = 10259;
 const ADVERTISE_ADDRESS_ANNOTATION: &str =
     "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint";
 const AUTHORIZATION_MODES: &[&str] = &[
@@ -196,7 +198,10 @@ pub fn kube_controller_manager_pod(cp: &LocalControlPlane, host: &ControlPlaneHo
     let probe_host = last_arg(&cfg.controller_manager.extra_args, "bind-address")
         .map(probe_address)
         .unwrap_or("127.0.0.1");
-    let target = ProbeTarget::for_version(KUBE_CONTROLLER_MANAGER_PORT, &cfg.kubernetes_version);
+    let target = ProbeTarget::for_version(
+        i32::from(KUBE_CONTROLLER_MANAGER_PORT),
+        &cfg.kubernetes_version,
+    );
     let mounts = volumes::controller_manager(cfg, host);
     let container = Container {
         name: KUBE_CONTROLLER_MANAGER.to_string(),
@@ -271,7 +276,7 @@ pub fn kube_scheduler_pod(cp: &LocalControlPlane, host: &ControlPlaneHost) -> Po
     let probe_host = last_arg(&cfg.scheduler.extra_args, "bind-address")
         .map(probe_address)
         .unwrap_or("127.0.0.1");
-    let target = ProbeTarget::for_version(KUBE_SCHEDULER_PORT, version);
+    let target = ProbeTarget::for_version(i32::from(KUBE_SCHEDULER_PORT), version);
     // kubeadm 1.32 moved the scheduler from the deprecated /healthz to /livez and /readyz.
     let (live, ready) = if version.at_least(32) {
         ("/livez", Some("/readyz"))

@@ -9,11 +9,11 @@ use crate::config::model::{Arg, ClusterConfiguration, Etcd, LocalEtcd};
 
 use super::args::{arg, arguments_to_command, last_arg, set_arg};
 use super::pod::{
-    ProbeTarget, component_pod, join_host_port, liveness_probe, merge_env, readiness_probe,
-    requests, startup_probe,
+    ProbeTarget, component_pod, liveness_probe, merge_env, readiness_probe, requests, startup_probe,
 };
 use super::volumes::{host_path_volume, volume_mount};
 use super::{Error, LocalControlPlane, images};
+use crate::config::net::join_host_port;
 use crate::etcd::{CLIENT_PORT, client_url, peer_url};
 
 pub const ETCD: &str = "etcd";

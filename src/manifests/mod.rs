@@ -24,8 +24,8 @@ use crate::config::version::KubeVersion;
 use crate::fs::{self, Root};
 
 pub use control_plane::{
-    KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, kube_apiserver_pod,
-    kube_controller_manager_pod, kube_scheduler_pod,
+    KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_CONTROLLER_MANAGER_PORT, KUBE_SCHEDULER,
+    KUBE_SCHEDULER_PORT, kube_apiserver_pod, kube_controller_manager_pod, kube_scheduler_pod,
 };
 pub use etcd::{ETCD, EtcdMember, etcd_pod};
 pub use pod::{manifest_yaml, merge_env, proxy_env, proxy_env_from};
@@ -206,45 +206,13 @@ fn write_manifest(
     Ok(())
 }
 
-/// A configuration shared by the unit tests of this module and of `kubelet`.
+/// A configuration shared by the unit tests of this module and of `kubelet` (the cluster part
+/// is `cluster::tests_support`'s).
 #[cfg(test)]
 pub(crate) mod testutil {
-    use std::collections::BTreeMap;
-    use std::path::PathBuf;
-
     use crate::config::model::*;
 
-    pub fn cluster() -> ClusterConfiguration {
-        ClusterConfiguration {
-            kubernetes_version: "v1.34.2".parse().unwrap(),
-            cluster_name: "kubernetes".into(),
-            control_plane_endpoint: None,
-            networking: Networking {
-                service_subnet: "10.96.0.0/12".parse().unwrap(),
-                pod_subnet: Some("10.244.0.0/16".parse().unwrap()),
-                dns_domain: "cluster.local".into(),
-            },
-            api_server: ApiServer::default(),
-            controller_manager: ControlPlaneComponent::default(),
-            scheduler: ControlPlaneComponent::default(),
-            etcd: Etcd::Local(LocalEtcd {
-                image: ImageMeta::default(),
-                data_dir: PathBuf::from("/var/lib/etcd"),
-                extra_args: vec![],
-                extra_envs: vec![],
-                server_cert_sans: vec![],
-                peer_cert_sans: vec![],
-            }),
-            dns: Dns::default(),
-            proxy_disabled: false,
-            certificates_dir: PathBuf::from("/etc/kubernetes/pki"),
-            image_repository: "registry.k8s.io".into(),
-            feature_gates: BTreeMap::new(),
-            encryption_algorithm: EncryptionAlgorithm::EcdsaP256,
-            certificate_validity_period: std::time::Duration::from_secs(8760 * 3600),
-            ca_certificate_validity_period: std::time::Duration::from_secs(87600 * 3600),
-        }
-    }
+    pub(crate) use crate::cluster::tests_support::cluster_config as cluster;
 
     pub fn init_config() -> InitConfiguration {
         InitConfiguration {

@@ -222,15 +222,6 @@ pub fn probe_address(addr: &str) -> &str {
     }
 }
 
-/// `host:port`, bracketing IPv6 literals (Go's `net.JoinHostPort`).
-pub fn join_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 /// The manifest as kubeadm writes it: keys sorted at every level (kubeadm marshals through
 /// JSON), `status: {}`, and `creationTimestamp: null` for kubeadm before 1.33, whose
 /// apimachinery still wrote the zero timestamp.
@@ -324,7 +315,5 @@ mod tests {
         assert_eq!(probe_address("0.0.0.0"), "");
         assert_eq!(probe_address("::"), "");
         assert_eq!(probe_address("10.0.0.1"), "10.0.0.1");
-        assert_eq!(join_host_port("fd00::1", 6443), "[fd00::1]:6443");
-        assert_eq!(join_host_port("10.0.0.1", 6443), "10.0.0.1:6443");
     }
 }

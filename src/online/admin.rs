@@ -2,79 +2,22 @@
 //! `super-admin.conf` for the one ClusterRoleBinding admin.conf cannot create itself), read
 //! through the node's root.
 //!
-//! A minimal kubeconfig reader: the current context's cluster (server, CA) and user (client
-//! certificate and key, embedded or as files). `src/kubeconfig.rs` writes these files; this only
-//! reads what the online phases need.
+//! What the online phases take from such a file (read with [`crate::kubeconfig`]): the current
+//! context's cluster (server, CA) and user (client certificate and key, embedded or as files).
 
 use std::fmt;
 use std::path::Path;
-
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use serde::Deserialize;
 
 use super::{Error, Result};
 use crate::api::{self, Auth, ClientIdentity, ClientOptions, RetryPolicy, Trust};
 use crate::cluster;
 use crate::fs::Root;
+use crate::kubeconfig;
 
 pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 pub const SUPER_ADMIN_CONF: &str = "/etc/kubernetes/super-admin.conf";
 /// The group admin.conf's user is in, and its ClusterRoleBinding (1.29+).
 pub const CLUSTER_ADMINS: &str = "kubeadm:cluster-admins";
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-struct RawKubeconfig {
-    #[serde(default)]
-    clusters: Option<Vec<Named<RawCluster>>>,
-    #[serde(default)]
-    contexts: Option<Vec<Named<RawContext>>>,
-    #[serde(default)]
-    users: Option<Vec<Named<RawUser>>>,
-    #[serde(default)]
-    current_context: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Named<T> {
-    #[serde(default)]
-    name: String,
-    #[serde(alias = "cluster", alias = "context", alias = "user")]
-    value: T,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-struct RawCluster {
-    #[serde(default)]
-    server: String,
-    #[serde(default)]
-    certificate_authority_data: Option<String>,
-    #[serde(default)]
-    certificate_authority: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct RawContext {
-    #[serde(default)]
-    cluster: String,
-    #[serde(default)]
-    user: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-struct RawUser {
-    #[serde(default)]
-    client_certificate_data: Option<String>,
-    #[serde(default)]
-    client_key_data: Option<String>,
-    #[serde(default)]
-    client_certificate: Option<String>,
-    #[serde(default)]
-    client_key: Option<String>,
-}
 
 /// What a kubeconfig on the node says about its current context: the API server, the CA that
 /// must prove it, and the client certificate to authenticate with. `Debug` hides the key.
@@ -119,25 +62,27 @@ impl KubeconfigCredentials {
             path: path.to_string(),
             reason,
         };
-        // The YAML error may quote a line holding key material: report its position only.
-        let raw: RawKubeconfig = serde_yaml::from_slice(bytes).map_err(|e| {
-            invalid(match e.location() {
-                Some(at) => format!("not a valid kubeconfig (YAML error at line {})", at.line()),
-                None => "not a valid kubeconfig".to_string(),
-            })
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| invalid("not a valid kubeconfig: not UTF-8 text".into()))?;
+        let config = kubeconfig::parse(text).map_err(|e| match e {
+            kubeconfig::Error::Parse { reason, .. } => {
+                invalid(format!("not a valid kubeconfig: {reason}"))
+            }
+            other => invalid(other.to_string()),
         })?;
-        let context_name = raw
-            .current_context
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| invalid("current-context is not set".into()))?;
-        let context = find(&raw.contexts, context_name)
+        let context_name = &config.current_context;
+        if context_name.is_empty() {
+            return Err(invalid("current-context is not set".into()));
+        }
+        let context = config
+            .current()
             .ok_or_else(|| invalid(format!("current-context {context_name:?} is not defined")))?;
-        // kubeadm's GetClusterFromKubeConfig: an unnamed cluster wins, else the context's.
-        let cluster = find(&raw.clusters, "")
-            .or_else(|| find(&raw.clusters, &context.cluster))
+        // As clientcmd reads it: the current context's cluster and user.
+        let cluster = config
+            .current_cluster()
             .ok_or_else(|| invalid(format!("cluster {:?} is not defined", context.cluster)))?;
-        let user = find(&raw.users, &context.user)
+        let user = config
+            .current_user()
             .ok_or_else(|| invalid(format!("user {:?} is not defined", context.user)))?;
         if cluster.server.is_empty() {
             return Err(invalid("the cluster has no server".into()));
@@ -190,26 +135,16 @@ impl KubeconfigCredentials {
     }
 }
 
-fn find<'a, T>(list: &'a Option<Vec<Named<T>>>, name: &str) -> Option<&'a T> {
-    list.iter()
-        .flatten()
-        .find(|n| n.name == name)
-        .map(|n| &n.value)
-}
-
-/// A `<field>-data` value (base64) or, failing that, the file `<field>` names.
+/// A `<field>-data` value or, failing that, the file `<field>` names.
 fn embedded_or_file(
     root: &Root,
     path: &str,
     field: &str,
-    data: &Option<String>,
+    data: &Option<Vec<u8>>,
     file: &Option<String>,
 ) -> Result<Vec<u8>> {
-    if let Some(data) = data.as_deref().filter(|d| !d.is_empty()) {
-        return STANDARD.decode(data.trim()).map_err(|_| Error::Kubeconfig {
-            path: path.to_string(),
-            reason: format!("{field}-data is not valid base64"),
-        });
+    if let Some(data) = data.as_ref().filter(|d| !d.is_empty()) {
+        return Ok(data.clone());
     }
     match file.as_deref().filter(|f| !f.is_empty()) {
         Some(file) => Ok(root.read(Path::new(file))?),
@@ -256,6 +191,9 @@ pub fn ensure_cluster_admins(admin: &api::Client, super_admin: Option<&api::Clie
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
     use super::*;
 
     const CA: &str = "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n";

@@ -7,6 +7,7 @@
 use serde_yaml::{Mapping, Value};
 
 use super::{Error, KUBELET_FINALIZE_PHASES, OnlineContext, Result, each_sub_phase};
+use crate::config::sorted_keys;
 use crate::fs::mode;
 use crate::kubelet::KUBELET_DIR;
 
@@ -111,27 +112,9 @@ fn point_user_at(kubeconfig: &[u8], pem: &str) -> Result<Option<String>> {
     user.remove("client-key-data");
     user.insert("client-certificate".into(), path.clone());
     user.insert("client-key".into(), path);
-    serde_yaml::to_string(&sorted(&doc))
+    serde_yaml::to_string(&sorted_keys(&doc))
         .map(Some)
         .map_err(|e| invalid(format!("cannot encode it: {e}")))
-}
-
-/// Keys sorted at every level, as client-go's JSON-based YAML writer orders them.
-fn sorted(mapping: &Mapping) -> Mapping {
-    let mut entries: Vec<(&Value, &Value)> = mapping.iter().collect();
-    entries.sort_by_key(|(k, _)| k.as_str().unwrap_or_default().to_string());
-    entries
-        .into_iter()
-        .map(|(k, v)| (k.clone(), sorted_value(v)))
-        .collect()
-}
-
-fn sorted_value(value: &Value) -> Value {
-    match value {
-        Value::Mapping(m) => Value::Mapping(sorted(m)),
-        Value::Sequence(items) => Value::Sequence(items.iter().map(sorted_value).collect()),
-        other => other.clone(),
-    }
 }
 
 fn named<'a>(doc: &'a Mapping, list: &str, name: &str) -> Option<&'a Value> {

@@ -11,10 +11,11 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::api::RetryPolicy;
 use crate::api::testserver::{TestCa, TestIdentity, TestRequest, TestResponse, TestServer};
-use crate::api::{Backoff, FakeClock, RetryPolicy};
 use crate::cluster::Object;
 use crate::config::model::{BootstrapToken, BootstrapTokenString};
+use crate::retry::{Backoff, FakeClock};
 
 /// The fake's state: objects by item path, requests seen, faults to play.
 #[derive(Default)]

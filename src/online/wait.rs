@@ -21,10 +21,12 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 
 use super::{ADMIN_CONF, Error, KubeconfigCredentials, OnlineContext, Result};
-use crate::api::{self, Auth, Backoff, ClientOptions, Clock, Method, RetryPolicy, Trust};
+use crate::api::{self, Auth, ClientOptions, Method, RetryPolicy, Trust};
 use crate::config::duration::format_go_duration;
 use crate::config::model::InitConfiguration;
-use crate::manifests::{MANIFESTS_DIR, manifest_path};
+use crate::config::net::join_host_port;
+use crate::manifests::{self, MANIFESTS_DIR, manifest_path};
+use crate::retry::{self, Backoff, Clock};
 
 /// kubeadm's feature gate for checking every control-plane component.
 pub const WAIT_FOR_ALL_CONTROL_PLANE_COMPONENTS: &str = "WaitForAllControlPlaneComponents";
@@ -52,7 +54,7 @@ impl WaitOptions {
                 max: Duration::from_secs(5),
             },
             request_timeout: Duration::from_secs(10),
-            clock: api::system_clock(),
+            clock: retry::system_clock(),
         }
     }
 }
@@ -70,15 +72,7 @@ fn kubelet_healthz_url(cfg: &InitConfiguration) -> Option<String> {
         .and_then(serde_yaml::Value::as_str)
         .filter(|a| !a.is_empty())
         .unwrap_or("127.0.0.1");
-    Some(format!("http://{}/healthz", host_port(address, port)))
-}
-
-fn host_port(host: &str, port: impl std::fmt::Display) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
+    Some(format!("http://{}/healthz", join_host_port(address, port)))
 }
 
 /// Calls `attempt` until it returns `Some`, an error, or `timeout` has passed (`Ok(None)`).
@@ -225,26 +219,26 @@ fn control_plane_components(ctx: &OnlineContext) -> std::result::Result<Vec<Comp
         .local_api_endpoint
         .advertise_address
         .map_or_else(|| "127.0.0.1".to_string(), |a: IpAddr| a.to_string());
-    let specs: [(&'static str, &str, String, &str, &'static str); 3] = [
+    let specs: [(&'static str, &str, String, String, &'static str); 3] = [
         (
             "kube-apiserver",
             "advertise-address",
             advertise,
-            "6443",
+            "6443".to_string(),
             "/livez",
         ),
         (
             "kube-controller-manager",
             "bind-address",
             "127.0.0.1".into(),
-            "10257",
+            manifests::KUBE_CONTROLLER_MANAGER_PORT.to_string(),
             "/healthz",
         ),
         (
             "kube-scheduler",
             "bind-address",
             "127.0.0.1".into(),
-            "10259",
+            manifests::KUBE_SCHEDULER_PORT.to_string(),
             "/livez",
         ),
     ];
@@ -259,7 +253,7 @@ fn control_plane_components(ctx: &OnlineContext) -> std::result::Result<Vec<Comp
                     .unwrap_or_else(|| default_port.to_string());
                 out.push(Component {
                     name,
-                    base: format!("https://{}", host_port(&address, port)),
+                    base: format!("https://{}", join_host_port(&address, port)),
                     path,
                 });
             }

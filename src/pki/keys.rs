@@ -9,6 +9,7 @@ use rcgen::{KeyPair, PublicKeyData};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
 
 use super::{der, pem};
+use crate::config::encryption_algorithm_name;
 use crate::config::model::EncryptionAlgorithm;
 
 /// A private key able to sign certificates. Debug output never shows key material.
@@ -34,24 +35,13 @@ pub enum KeyError {
     Invalid(String),
 }
 
-/// kubeadm's spelling of an algorithm, for messages.
-pub fn algorithm_name(alg: EncryptionAlgorithm) -> &'static str {
-    match alg {
-        EncryptionAlgorithm::Rsa2048 => "RSA-2048",
-        EncryptionAlgorithm::Rsa3072 => "RSA-3072",
-        EncryptionAlgorithm::Rsa4096 => "RSA-4096",
-        EncryptionAlgorithm::EcdsaP256 => "ECDSA-P256",
-        EncryptionAlgorithm::EcdsaP384 => "ECDSA-P384",
-    }
-}
-
 /// Generates a new key as kubeadm's `pkiutil.GeneratePrivateKey` does for `alg`.
 pub fn generate_key(alg: EncryptionAlgorithm) -> Result<PrivateKey, KeyError> {
     use aws_lc_rs::rsa::KeySize;
     use aws_lc_rs::signature::{
         ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair,
     };
-    let failed = || KeyError::Generation(algorithm_name(alg));
+    let failed = || KeyError::Generation(encryption_algorithm_name(alg));
     let rsa = |size: KeySize| -> Result<PrivateKey, KeyError> {
         let pair = aws_lc_rs::rsa::KeyPair::generate(size).map_err(|_| failed())?;
         let pkcs8 = pair.as_der().map_err(|_| failed())?;

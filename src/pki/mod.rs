@@ -18,7 +18,7 @@ use crate::config::model::{EncryptionAlgorithm, InitConfiguration};
 use crate::fs::{FsError, Root, mode};
 
 pub use cert::{AltNames, Ca, CertConfig, CertError, Certificate, ExtKeyUsage, Period};
-pub use keys::{KeyError, PrivateKey, algorithm_name};
+pub use keys::{KeyError, PrivateKey};
 pub use pem::encode as encode_pem;
 pub use spec::{CERTIFICATES, CLUSTER_ADMINS_GROUP, CertSpec, SYSTEM_PRIVILEGED_GROUP};
 

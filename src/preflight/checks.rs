@@ -17,8 +17,6 @@ pub const CONTROL_PLANE_NUM_CPU: usize = 2;
 /// kubeadm's `ControlPlaneMem`, in MiB.
 pub const CONTROL_PLANE_MEM_MB: u64 = 1700;
 pub const KUBELET_PORT: u16 = 10250;
-pub const KUBE_SCHEDULER_PORT: u16 = 10259;
-pub const KUBE_CONTROLLER_MANAGER_PORT: u16 = 10257;
 pub const IPV4_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 pub const IPV6_DEFAULT_FORWARDING: &str = "/proc/sys/net/ipv6/conf/default/forwarding";
 /// kubeadm's label for the external etcd client certificate checks.

@@ -33,8 +33,7 @@ use std::net::IpAddr;
 
 pub use checks::{
     CONTROL_PLANE_MEM_MB, CONTROL_PLANE_NUM_CPU, Check, EXTERNAL_ETCD_CLIENT_CERTIFICATES,
-    IPV4_FORWARD, IPV6_DEFAULT_FORWARDING, KUBE_CONTROLLER_MANAGER_PORT, KUBE_SCHEDULER_PORT,
-    KUBELET_PORT, Outcome,
+    IPV4_FORWARD, IPV6_DEFAULT_FORWARDING, KUBELET_PORT, Outcome,
 };
 pub use host::{Cgroups, DEFAULT_PATH, Host, RealHost, ServiceState};
 
@@ -43,16 +42,8 @@ use crate::config::model::{
 };
 use crate::config::version::{KubeVersion, MIN_MINOR};
 use crate::fs::Root;
+use crate::manifests;
 
-/// Where kubeadm writes static Pod manifests.
-pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
-/// The four static Pods of a control-plane node, in kubeadm's check order.
-const CONTROL_PLANE_MANIFESTS: [&str; 4] = [
-    "kube-apiserver.yaml",
-    "kube-controller-manager.yaml",
-    "kube-scheduler.yaml",
-    "etcd.yaml",
-];
 pub const KUBELET_KUBECONFIG: &str = "/etc/kubernetes/kubelet.conf";
 pub const BOOTSTRAP_KUBELET_KUBECONFIG: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
 
@@ -372,13 +363,18 @@ pub fn init_node_checks(
         Check::Mem(CONTROL_PLANE_MEM_MB),
         Check::KubernetesVersion(version.clone()),
         Check::Port(cfg.local_api_endpoint.bind_port),
-        Check::Port(KUBE_SCHEDULER_PORT),
-        Check::Port(KUBE_CONTROLLER_MANAGER_PORT),
+        Check::Port(manifests::KUBE_SCHEDULER_PORT),
+        Check::Port(manifests::KUBE_CONTROLLER_MANAGER_PORT),
     ];
+    // The four static Pods of a control-plane node, in kubeadm's check order.
     checks.extend(
-        CONTROL_PLANE_MANIFESTS
-            .iter()
-            .map(|m| Check::FileAvailable(checks::join(MANIFESTS_DIR, m))),
+        [
+            manifests::KUBE_APISERVER,
+            manifests::KUBE_CONTROLLER_MANAGER,
+            manifests::KUBE_SCHEDULER,
+            manifests::ETCD,
+        ]
+        .map(|component| Check::FileAvailable(manifests::manifest_path(component))),
     );
     if let Some(addr) = cfg.local_api_endpoint.advertise_address {
         checks.push(Check::HttpProxy(addr.to_string()));

@@ -37,12 +37,11 @@ use std::io::Read;
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use flate2::read::MultiGzDecoder;
-use serde::Deserialize;
 use serde_yaml::Value;
 
 use super::Error;
 use super::mime::{self, ContentType, Entity};
-use crate::config::RawDocument;
+use crate::config::{self, RawDocument};
 
 /// Largest user-data accepted, raw from a source and decompressed.
 pub const MAX_SIZE: usize = 16 << 20;
@@ -256,19 +255,25 @@ impl Decoder<'_> {
             self.skip(origin, "cloud-config without a `kubeboot` key");
             return Ok(());
         };
+        let document = |index: usize, value: &Value| RawDocument {
+            origin: origin.to_string(),
+            index,
+            value: value.clone(),
+        };
         let documents = match value {
             Value::Sequence(items) => items
                 .iter()
-                .map(|item| match item {
-                    Value::Mapping(_) => Ok(item.clone()),
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::Mapping(_) => Ok(document(i + 1, item)),
                     _ => Err(Error::invalid(
                         origin,
                         "`kubeboot` list items must be kubeadm documents (YAML mappings)",
                     )),
                 })
                 .collect::<Result<Vec<_>, _>>()?,
-            Value::Mapping(_) => vec![value.clone()],
-            Value::String(text) => self.yaml_values(text.as_bytes(), origin)?,
+            Value::Mapping(_) => vec![document(1, value)],
+            Value::String(text) => self.yaml_documents(text.as_bytes(), origin)?,
             _ => {
                 return Err(Error::invalid(
                     origin,
@@ -280,42 +285,27 @@ impl Decoder<'_> {
     }
 
     fn yaml_part(&mut self, text: &str, origin: &str) -> Result<(), Error> {
-        let values = self.yaml_values(text.as_bytes(), origin)?;
-        self.documents(values, origin)
+        let documents = self.yaml_documents(text.as_bytes(), origin)?;
+        self.documents(documents, origin)
     }
 
-    /// Splits multi-document YAML. Minimal on purpose; `config::split_documents` may replace it.
-    fn yaml_values(&self, text: &[u8], origin: &str) -> Result<Vec<Value>, Error> {
-        let mut values = Vec::new();
-        for (i, document) in serde_yaml::Deserializer::from_slice(text).enumerate() {
-            if i >= self.limits.max_documents {
-                return Err(Error::invalid(
-                    origin,
-                    format!("more than {} YAML documents", self.limits.max_documents),
-                ));
-            }
-            let value = Value::deserialize(document).map_err(|e| {
-                Error::invalid(origin, format!("document {} is not valid YAML: {e}", i + 1))
-            })?;
-            values.push(value);
-        }
-        Ok(values)
+    /// Splits multi-document YAML, at most `max_documents` of them.
+    fn yaml_documents(&self, text: &[u8], origin: &str) -> Result<Vec<RawDocument>, Error> {
+        config::split_documents_at_most(text, origin, self.limits.max_documents).map_err(|e| {
+            let reason = match e.document {
+                Some(index) => format!("document {index} is {}", e.reason),
+                None => e.reason,
+            };
+            Error::invalid(origin, reason)
+        })
     }
 
     /// Checks and records one part's documents: mappings with `apiVersion` and `kind`, each
     /// kind once.
-    fn documents(&mut self, values: Vec<Value>, origin: &str) -> Result<(), Error> {
+    fn documents(&mut self, documents: Vec<RawDocument>, origin: &str) -> Result<(), Error> {
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for (i, value) in values.into_iter().enumerate() {
-            let index = i + 1;
-            if value.is_null() {
-                continue;
-            }
-            let document = RawDocument {
-                origin: origin.to_string(),
-                index,
-                value,
-            };
+        for document in documents {
+            let index = document.index;
             let (Some(kind), Some(_)) = (document.kind(), document.api_version()) else {
                 return Err(Error::invalid(
                     origin,

@@ -6,19 +6,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use rustls_pki_types::CertificateDer;
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 
 use super::format::MAX_SIZE;
+use crate::retry::Backoff;
 
 /// How long and how often to retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Upper bound of the first backoff.
-    pub first_delay: Duration,
-    /// Upper bound of any backoff.
-    pub max_delay: Duration,
+    /// The wait between attempts.
+    pub backoff: Backoff,
     /// Time from the start of the probe after which requests are tried once more, not
     /// retried.
     pub deadline: Duration,
@@ -29,8 +27,10 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            first_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(5),
+            backoff: Backoff {
+                initial: Duration::from_millis(250),
+                max: Duration::from_secs(5),
+            },
             deadline: Duration::from_secs(60),
             attempt_timeout: Duration::from_secs(10),
         }
@@ -99,7 +99,6 @@ pub struct Http {
     agent: ureq::Agent,
     policy: RetryPolicy,
     deadline: Instant,
-    rng: SystemRandom,
 }
 
 impl Http {
@@ -128,7 +127,6 @@ impl Http {
             agent: ureq::Agent::new_with_config(config),
             deadline: Instant::now() + policy.deadline,
             policy,
-            rng: SystemRandom::new(),
         }
     }
 
@@ -173,23 +171,11 @@ impl Http {
         }
     }
 
-    /// The pause before the next attempt, or `None` when the deadline leaves no room.
+    /// The pause after attempt `attempt` (1-based), or `None` when the deadline leaves no room.
     fn backoff(&self, attempt: u32) -> Option<Duration> {
         let remaining = self.deadline.checked_duration_since(Instant::now())?;
-        let ceiling = self
-            .policy
-            .first_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-            .min(self.policy.max_delay);
-        let pause = full_jitter(ceiling, self.random_u64());
+        let pause = self.policy.backoff.delay(attempt.saturating_sub(1));
         (pause < remaining).then_some(pause)
-    }
-
-    fn random_u64(&self) -> u64 {
-        let mut bytes = [0u8; 8];
-        // Without randomness the backoff is merely not jittered: never worth failing for.
-        let _ = self.rng.fill(&mut bytes);
-        u64::from_le_bytes(bytes)
     }
 
     fn attempt(
@@ -270,31 +256,17 @@ fn classify(e: ureq::Error) -> Attempt {
     }
 }
 
-/// A uniformly random pause in `[0, ceiling]` ("full jitter"), so thousands of nodes booting
-/// together do not retry in lockstep.
-fn full_jitter(ceiling: Duration, random: u64) -> Duration {
-    let ceiling_ms = ceiling.as_millis().min(u64::MAX as u128) as u64;
-    Duration::from_millis(random % (ceiling_ms + 1))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn jitter_stays_within_the_ceiling() {
-        let ceiling = Duration::from_millis(800);
-        for random in [0, 1, 799, 800, 801, u64::MAX] {
-            assert!(full_jitter(ceiling, random) <= ceiling);
-        }
-        assert_eq!(full_jitter(Duration::ZERO, 12345), Duration::ZERO);
-    }
-
-    #[test]
     fn backoff_grows_to_the_cap_and_stops_at_the_deadline() {
         let policy = RetryPolicy {
-            first_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(400),
+            backoff: Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_millis(400),
+            },
             deadline: Duration::from_secs(3600),
             attempt_timeout: Duration::from_secs(1),
         };
