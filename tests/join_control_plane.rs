@@ -215,8 +215,10 @@ fn options(root: &Root) -> JoinOptions {
     opts.request_timeout = Duration::from_secs(5);
     opts.etcd_retry = etcd::RetryPolicy {
         deadline: Duration::from_secs(15),
-        first_backoff: Duration::from_millis(100),
-        max_backoff: Duration::from_millis(500),
+        backoff: kubeboot::retry::Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(500),
+        },
     };
     opts
 }

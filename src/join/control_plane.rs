@@ -28,7 +28,7 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use serde_json::json;
 
 use super::{JoinOptions, PlannedRequest, RemoteConfig};
-use crate::api::{self, Backoff, Client, Method};
+use crate::api::{self, Client, Method};
 use crate::cluster::{self, CertificateKey, KUBEADM_CERTS, NS_SYSTEM};
 use crate::config::model::{
     ClusterConfiguration, Etcd, InitConfiguration, JoinConfiguration, JoinControlPlane,
@@ -38,6 +38,7 @@ use crate::discovery::ClusterInfo;
 use crate::etcd::{self, EtcdClient, Member};
 use crate::fs::{Root, mode};
 use crate::manifests::{self, EtcdMember, LocalControlPlane};
+use crate::retry::Backoff;
 use crate::{ExitCode, kubeconfig, online, pki, preflight};
 
 /// kubeadm's feature gate that points a control-plane node's kubelet at its own API server.
