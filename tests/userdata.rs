@@ -1062,6 +1062,24 @@ fn persistent_server_errors_are_an_error_after_the_deadline() {
 }
 
 #[test]
+fn a_server_that_answered_5xx_is_not_reported_absent_when_it_later_times_out() {
+    // 500 first, then answers too slow for any attempt: the source is broken, not absent.
+    let server = Server::start(|_, earlier| match earlier {
+        0 => reply(500, ""),
+        _ => reply(500, "").after(Duration::from_secs(2)),
+    });
+    let env = env_with(|e| {
+        e.ec2_url = server.url.clone();
+        e.retry.attempt_timeout = Duration::from_millis(200);
+        e.retry.deadline = Duration::from_millis(500);
+    });
+    let (_dir, root) = empty_root();
+    let e = fetch("ec2", &root, &env).unwrap_err();
+    assert_eq!(e.exit_code(), ExitCode::Cluster);
+    assert!(e.to_string().contains("HTTP 500"), "{e}");
+}
+
+#[test]
 fn slow_response_is_abandoned_and_retried() {
     let server = Server::start(|r, earlier| match r.path.as_str() {
         "/openstack/latest/user_data" if earlier == 0 => {

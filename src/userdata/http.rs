@@ -146,17 +146,29 @@ impl Http {
         redirects: u32,
     ) -> Result<Reply, HttpError> {
         let mut attempt: u32 = 0;
+        // The last HTTP status seen: a server that answered 5xx is reported as such even when
+        // the final attempt, cut short by the deadline, got no answer at all.
+        let mut answered: Option<u16> = None;
         loop {
             attempt += 1;
             let failure = match self.attempt(method, url, headers, redirects) {
-                Ok(reply) if reply.status >= 500 || reply.status == 429 => HttpError::Server {
-                    status: reply.status,
-                    attempts: attempt,
-                },
+                Ok(reply) if reply.status >= 500 || reply.status == 429 => {
+                    answered = Some(reply.status);
+                    HttpError::Server {
+                        status: reply.status,
+                        attempts: attempt,
+                    }
+                }
                 Ok(reply) => return Ok(reply),
-                Err(Attempt::Transient(last)) => HttpError::Unreachable {
-                    attempts: attempt,
-                    last,
+                Err(Attempt::Transient(last)) => match answered {
+                    Some(status) => HttpError::Server {
+                        status,
+                        attempts: attempt,
+                    },
+                    None => HttpError::Unreachable {
+                        attempts: attempt,
+                        last,
+                    },
                 },
                 Err(Attempt::Final(e)) => return Err(e),
             };
