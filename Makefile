@@ -15,7 +15,7 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 
 unit:
-	cargo test --all-targets
+	cargo test --all-targets --no-fail-fast
 
 static: $(BIN)
 	scripts/check-static $(BIN)
