@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -624,16 +624,15 @@ pub fn peer_url(ip: IpAddr) -> String {
     format!("https://{}", SocketAddr::new(ip, PEER_PORT))
 }
 
-/// The etcd client URLs from kubeadm's etcd Pods (listed in `kube-system` with
+/// The etcd client URLs from the metadata of kubeadm's etcd Pods (listed in `kube-system` with
 /// [`POD_LABEL_SELECTOR`]), as kubeadm's `getRawEtcdEndpointsFromPodAnnotation` reads them. No
 /// Pods yet gives an empty list (the static Pods may not be mirrored yet: list again later);
 /// Pods without the annotation are an error, as in kubeadm.
-pub fn endpoints_from_pods(pods: &[Pod]) -> Result<Vec<String>, Error> {
+pub fn endpoints_from_pods(pods: &[ObjectMeta]) -> Result<Vec<String>, Error> {
     let endpoints: Vec<String> = pods
         .iter()
         .filter_map(|p| {
-            p.metadata
-                .annotations
+            p.annotations
                 .as_ref()?
                 .get(ADVERTISE_CLIENT_URLS_ANNOTATION)
         })
@@ -1270,9 +1269,9 @@ mod tests {
     #[test]
     fn endpoints_come_from_etcd_pod_annotations() {
         let pod = |annotated: bool| {
-            let mut p = Pod::default();
+            let mut p = ObjectMeta::default();
             if annotated {
-                p.metadata.annotations = Some(
+                p.annotations = Some(
                     [(
                         ADVERTISE_CLIENT_URLS_ANNOTATION.to_string(),
                         "https://10.0.0.1:2379".to_string(),

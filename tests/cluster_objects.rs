@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Node;
 use kubeboot::cluster::{self, CertificateKey, JoinCommand, Object, SecretOwner};
 use kubeboot::config::model::*;
 use kubeboot::fs::{Root, mode};
@@ -301,11 +300,10 @@ fn disabled_addons_create_nothing() {
 
 #[test]
 fn mark_control_plane_keeps_existing_taints() {
-    let node: Node = serde_json::from_value(serde_json::json!({
+    let node = serde_json::json!({
         "metadata": {"name": "cp1", "labels": {"kubernetes.io/hostname": "cp1"}},
         "spec": {"taints": [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]}
-    }))
-    .unwrap();
+    });
     let patch =
         cluster::mark_control_plane_patch_for(&node, &cluster::control_plane_taints(None)).unwrap();
     golden(

@@ -25,6 +25,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
 use serde_json::json;
 
 use super::{JoinOptions, PlannedRequest, RemoteConfig};
@@ -556,13 +558,14 @@ fn etcd_endpoints_from_pods(
     let mut last = String::from("no etcd Pod found");
     for attempt in 0.. {
         let body = admin.request(Method::Get, &path, None)?;
-        let pods: k8s_openapi::List<Pod> =
+        let pods: PodMetadataList =
             serde_json::from_slice(&body).map_err(|e| api::Error::Decode {
                 method: "GET",
                 url: format!("{}{path}", admin.server()),
                 detail: e.to_string(),
             })?;
-        match etcd::endpoints_from_pods(&pods.items) {
+        let pods: Vec<ObjectMeta> = pods.items.into_iter().map(|p| p.metadata).collect();
+        match etcd::endpoints_from_pods(&pods) {
             Ok(endpoints) if !endpoints.is_empty() => return Ok(endpoints),
             Ok(_) => last = "no etcd Pod found".into(),
             Err(e) => last = e.to_string(),
@@ -574,6 +577,20 @@ fn etcd_endpoints_from_pods(
         clock.sleep(POD_LIST_POLL.ceiling(attempt).min(deadline - now));
     }
     Err(Error::NoEtcdEndpoints { timeout, last }.into())
+}
+
+/// A PodList as it is read here: each Pod's metadata. A typed `List<Pod>` would link in the
+/// decoder of every Pod field.
+#[derive(Deserialize)]
+struct PodMetadataList {
+    #[serde(default)]
+    items: Vec<PodMetadata>,
+}
+
+#[derive(Deserialize)]
+struct PodMetadata {
+    #[serde(default)]
+    metadata: ObjectMeta,
 }
 
 // ---- mark-control-plane --------------------------------------------------------------------

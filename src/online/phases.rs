@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Taint};
+use k8s_openapi::api::core::v1::Taint;
 use serde_json::{Value, json};
 
 use super::apply::{Policy, apply, apply_one, print_patch};
@@ -85,13 +85,9 @@ fn upload_kubelet_config(ctx: &OnlineContext) -> Result<()> {
     let patch = json!({"metadata": {"annotations": {CRI_SOCKET_ANNOTATION: node.cri_socket}}});
     match ctx.target {
         Target::DryRun(out) => print_patch(out, &node_path(&node.name), &patch),
-        Target::Api(_) => patch_node(ctx, &node.name, |n: &Node| {
-            let current = n
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(CRI_SOCKET_ANNOTATION));
-            (current != Some(&node.cri_socket)).then(|| patch.clone())
+        Target::Api(_) => patch_node(ctx, &node.name, |n| {
+            let current = n["metadata"]["annotations"][CRI_SOCKET_ANNOTATION].as_str();
+            (current != Some(node.cri_socket.as_str())).then(|| patch.clone())
         }),
     }
 }
@@ -291,9 +287,11 @@ fn keep_coredns_replicas(client: &crate::api::Client, objects: &mut [Object]) ->
         };
         let namespace = desired.metadata.namespace.clone();
         let name = desired.metadata.name.clone().unwrap_or_default();
-        let existing = client.get_optional::<Deployment>(namespace.as_deref(), &name)?;
+        // Read as JSON: a typed Deployment would link in the decoder of every Pod field.
+        let existing = client.get_optional_as::<Deployment, Value>(namespace.as_deref(), &name)?;
+        let replicas = existing.and_then(|d| d["spec"]["replicas"].as_i64());
         if let (Some(replicas), Some(spec)) = (
-            existing.and_then(|d| d.spec).and_then(|s| s.replicas),
+            replicas.and_then(|r| i32::try_from(r).ok()),
             desired.spec.as_mut(),
         ) {
             spec.replicas = Some(replicas);
