@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Taint;
+use k8s_openapi::api::core::v1::{ConfigMap, Taint};
 use serde_json::{Value, json};
 
 use super::apply::{Policy, apply, apply_one, print_patch};
@@ -51,9 +51,10 @@ fn upload_kubeadm_config(ctx: &OnlineContext) -> Result<()> {
     let target = api_target(ctx)?;
     for object in &objects {
         // kubeadm's CreateOrMutateConfigMap: keys other tools keep there survive.
-        let policy = match object {
-            Object::ConfigMap(_) => Policy::CreateOrMergeData,
-            _ => Policy::CreateOrUpdate,
+        let policy = if object.is::<ConfigMap>() {
+            Policy::CreateOrMergeData
+        } else {
+            Policy::CreateOrUpdate
         };
         apply_one(target, object, policy)?;
     }
@@ -268,9 +269,10 @@ fn coredns(ctx: &OnlineContext) -> Result<()> {
     }
     for object in &objects {
         // kubeadm retains an existing Corefile: users edit it.
-        let policy = match object {
-            Object::ConfigMap(_) => Policy::CreateOrRetain,
-            _ => Policy::CreateOrUpdate,
+        let policy = if object.is::<ConfigMap>() {
+            Policy::CreateOrRetain
+        } else {
+            Policy::CreateOrUpdate
         };
         apply_one(target, object, policy)?;
     }
@@ -281,20 +283,13 @@ fn coredns(ctx: &OnlineContext) -> Result<()> {
 /// kubeadm keeps the replica count of a CoreDNS Deployment that already runs (someone may
 /// have scaled it); only a new one gets the default.
 fn keep_coredns_replicas(client: &crate::api::Client, objects: &mut [Object]) -> Result<()> {
-    for object in objects.iter_mut() {
-        let Object::Deployment(desired) = object else {
-            continue;
-        };
-        let namespace = desired.metadata.namespace.clone();
-        let name = desired.metadata.name.clone().unwrap_or_default();
+    for desired in objects.iter_mut().filter(|o| o.is::<Deployment>()) {
         // Read as JSON: a typed Deployment would link in the decoder of every Pod field.
-        let existing = client.get_optional_as::<Deployment, Value>(namespace.as_deref(), &name)?;
-        let replicas = existing.and_then(|d| d["spec"]["replicas"].as_i64());
-        if let (Some(replicas), Some(spec)) = (
-            replicas.and_then(|r| i32::try_from(r).ok()),
-            desired.spec.as_mut(),
-        ) {
-            spec.replicas = Some(replicas);
+        let existing =
+            client.get_optional_as::<Deployment, Value>(desired.namespace(), desired.name())?;
+        let replicas = existing.map(|d| d["spec"]["replicas"].clone());
+        if let Some(replicas) = replicas.filter(Value::is_number) {
+            desired.body_mut()["spec"]["replicas"] = replicas;
         }
     }
     Ok(())
