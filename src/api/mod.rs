@@ -1,5 +1,6 @@
 //! A small synchronous Kubernetes API client: JSON over HTTPS (ureq + rustls with aws-lc-rs),
-//! typed with k8s-openapi. It trusts only what it is given, never follows redirects, never reads
+//! with paths from k8s-openapi's resource types; objects are sent typed and read back as JSON
+//! or as views of the fields used (see [`Client::get_as`]). It trusts only what it is given, never follows redirects, never reads
 //! proxy settings from the environment, caps response bodies, turns `metav1.Status` answers into
 //! [`Error::Status`], and retries 429, 5xx and connection failures (honouring `Retry-After`)
 //! inside a deadline.
@@ -272,6 +273,14 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// The `data` of a ConfigMap (`V = String`) or a Secret (`V = ByteString`), read with
+/// [`Client::get_as`]. Nobody reads their metadata, and decoding an `ObjectMeta` links in the
+/// parsers of its timestamps and managed fields.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+pub struct DataView<V> {
+    pub data: Option<std::collections::BTreeMap<String, V>>,
+}
+
 /// Which resource scopes have a namespace in their URL.
 pub trait Scope {
     const NAMESPACED: bool;
@@ -327,6 +336,8 @@ impl Client {
         &self.server
     }
 
+    /// GETs a `K`, decoded as the k8s-openapi type. Each type decoded links its whole decoder
+    /// into the binary: for what kubeboot reads back, prefer [`Client::get_as`] with a view.
     pub fn get<K>(&self, namespace: Option<&str>, name: &str) -> Result<K, Error>
     where
         K: Resource + DeserializeOwned,

@@ -89,7 +89,7 @@ fn config_map_key(client: &Client, name: &str, key: &str) -> Result<(String, Str
         client.server(),
         api::resource_path::<ConfigMap>(Some(NAMESPACE), Some(name)).unwrap_or_default()
     );
-    let cm: ConfigMap = client.get(Some(NAMESPACE), name)?;
+    let cm: api::DataView<String> = client.get_as::<ConfigMap, _>(Some(NAMESPACE), name)?;
     let value = cm.data.unwrap_or_default().remove(key).ok_or_else(|| {
         decode_error(
             &url,
