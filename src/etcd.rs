@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -624,20 +623,19 @@ pub fn peer_url(ip: IpAddr) -> String {
     format!("https://{}", SocketAddr::new(ip, PEER_PORT))
 }
 
-/// The etcd client URLs from kubeadm's etcd Pods (listed in `kube-system` with
-/// [`POD_LABEL_SELECTOR`]), as kubeadm's `getRawEtcdEndpointsFromPodAnnotation` reads them. No
-/// Pods yet gives an empty list (the static Pods may not be mirrored yet: list again later);
-/// Pods without the annotation are an error, as in kubeadm.
-pub fn endpoints_from_pods(pods: &[Pod]) -> Result<Vec<String>, Error> {
+/// The etcd client URLs from kubeadm's etcd Pods (a PodList from `kube-system` with
+/// [`POD_LABEL_SELECTOR`], as JSON), as kubeadm's `getRawEtcdEndpointsFromPodAnnotation` reads
+/// them. No Pods yet gives an empty list (the static Pods may not be mirrored yet: list again
+/// later); Pods without the annotation are an error, as in kubeadm.
+pub fn endpoints_from_pods(pod_list: &serde_json::Value) -> Result<Vec<String>, Error> {
+    let pods = pod_list["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let endpoints: Vec<String> = pods
         .iter()
-        .filter_map(|p| {
-            p.metadata
-                .annotations
-                .as_ref()?
-                .get(ADVERTISE_CLIENT_URLS_ANNOTATION)
-        })
-        .cloned()
+        .filter_map(|p| p["metadata"]["annotations"][ADVERTISE_CLIENT_URLS_ANNOTATION].as_str())
+        .map(str::to_string)
         .collect();
     if endpoints.is_empty() && !pods.is_empty() {
         return Err(Error::NoEndpointAnnotations);
@@ -1270,25 +1268,24 @@ mod tests {
     #[test]
     fn endpoints_come_from_etcd_pod_annotations() {
         let pod = |annotated: bool| {
-            let mut p = Pod::default();
-            if annotated {
-                p.metadata.annotations = Some(
-                    [(
-                        ADVERTISE_CLIENT_URLS_ANNOTATION.to_string(),
-                        "https://10.0.0.1:2379".to_string(),
-                    )]
-                    .into(),
-                );
-            }
-            p
+            let annotations = if annotated {
+                json!({ADVERTISE_CLIENT_URLS_ANNOTATION: "https://10.0.0.1:2379"})
+            } else {
+                json!({})
+            };
+            json!({"metadata": {"name": "etcd-cp1", "annotations": annotations}})
         };
-        assert_eq!(endpoints_from_pods(&[]).unwrap(), Vec::<String>::new());
+        let list = |pods: &[serde_json::Value]| json!({"kind": "PodList", "items": pods});
         assert_eq!(
-            endpoints_from_pods(&[pod(true), pod(false)]).unwrap(),
+            endpoints_from_pods(&list(&[])).unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            endpoints_from_pods(&list(&[pod(true), pod(false)])).unwrap(),
             vec!["https://10.0.0.1:2379".to_string()]
         );
         assert!(matches!(
-            endpoints_from_pods(&[pod(false)]),
+            endpoints_from_pods(&list(&[pod(false)])),
             Err(Error::NoEndpointAnnotations)
         ));
     }

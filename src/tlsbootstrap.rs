@@ -16,12 +16,14 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use k8s_openapi::ByteString;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256, PublicKeyData,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateSigningRequestDer, PrivateKeyDer, UnixTime};
+use serde::Deserialize;
 use time::OffsetDateTime;
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::prelude::FromDer;
@@ -395,22 +397,21 @@ fn pem_block(label: &str, der: &[u8]) -> String {
 /// key): it is reused if it really is for our key, as client-go's `RequestCertificate`.
 /// Returns the CSR's UID, to notice if it is replaced while we wait.
 pub fn submit_csr(client: &Client, csr: &NodeCsr) -> Result<Option<String>, Error> {
-    let object: CertificateSigningRequest = serde_json::from_value(csr_object(csr))
-        .map_err(|e| Error::Crypto(format!("cannot build the CSR object: {e}")))?;
-    match client.create(None, &object) {
+    match client.create::<CertificateSigningRequest>(None, &csr_object(csr)) {
         Ok(created) => {
             log::info!(
                 "[tls-bootstrap] Sent certificate signing request {}",
                 csr.name
             );
-            Ok(created.metadata.uid)
+            Ok(created["metadata"]["uid"].as_str().map(str::to_string))
         }
         Err(e) if e.is_already_exists() => {
             log::info!(
                 "[tls-bootstrap] CSR {} already exists (an earlier attempt with this key); reusing it",
                 csr.name
             );
-            let existing: CertificateSigningRequest = client.get(None, &csr.name)?;
+            let existing: CsrView =
+                client.get_as::<CertificateSigningRequest, _>(None, &csr.name)?;
             ensure_compatible(&existing, csr)?;
             Ok(existing.metadata.uid)
         }
@@ -429,7 +430,7 @@ fn parse_csr_pem(pem: &[u8]) -> Result<(String, Vec<u8>), String> {
 }
 
 /// client-go's `ensureCompatible`: same subject, same signer, and our public key.
-fn ensure_compatible(existing: &CertificateSigningRequest, ours: &NodeCsr) -> Result<(), Error> {
+fn ensure_compatible(existing: &CsrView, ours: &NodeCsr) -> Result<(), Error> {
     let incompatible = |reason: String| Error::Incompatible {
         csr: ours.name.clone(),
         reason,
@@ -454,6 +455,47 @@ fn ensure_compatible(existing: &CertificateSigningRequest, ours: &NodeCsr) -> Re
     Ok(())
 }
 
+/// The fields of a CSR that are read back, named as in `CertificateSigningRequest`: decoding
+/// the typed object would link in its whole decoder for these few.
+#[derive(Clone, Default, Deserialize)]
+struct CsrView {
+    #[serde(default)]
+    metadata: CsrMetadata,
+    #[serde(default)]
+    spec: CsrSpec,
+    status: Option<CsrStatus>,
+}
+
+#[derive(Clone, Default, Deserialize)]
+struct CsrMetadata {
+    uid: Option<String>,
+}
+
+#[derive(Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CsrSpec {
+    #[serde(default)]
+    request: ByteString,
+    #[serde(default)]
+    signer_name: String,
+}
+
+#[derive(Clone, Deserialize)]
+struct CsrStatus {
+    conditions: Option<Vec<CsrCondition>>,
+    certificate: Option<ByteString>,
+}
+
+#[derive(Clone, Deserialize)]
+struct CsrCondition {
+    #[serde(rename = "type", default)]
+    type_: String,
+    #[serde(default)]
+    status: String,
+    reason: Option<String>,
+    message: Option<String>,
+}
+
 /// Where a CSR stands.
 enum CsrState {
     Pending,
@@ -463,7 +505,7 @@ enum CsrState {
     Failed { reason: String, message: String },
 }
 
-fn csr_state(csr: &CertificateSigningRequest) -> CsrState {
+fn csr_state(csr: &CsrView) -> CsrState {
     let Some(status) = &csr.status else {
         return CsrState::Pending;
     };
@@ -507,7 +549,7 @@ pub fn wait_for_certificate(
     let mut polls = 0u32;
     let mut approved_logged = false;
     loop {
-        match client.get_optional::<CertificateSigningRequest>(None, name) {
+        match client.get_optional_as::<CertificateSigningRequest, CsrView>(None, name) {
             Ok(None) => return Err(Error::Vanished { csr: name.into() }),
             Ok(Some(csr)) => {
                 if uid.is_some() && csr.metadata.uid.as_deref() != uid {
@@ -789,7 +831,7 @@ mod tests {
         crate::api::ClientIdentity::from_pem(text.as_bytes(), text.as_bytes(), "store").unwrap();
     }
 
-    fn csr_with(status: serde_json::Value) -> CertificateSigningRequest {
+    fn csr_with(status: serde_json::Value) -> CsrView {
         serde_json::from_value(serde_json::json!({
             "metadata": { "name": "x" },
             "spec": { "request": "", "signerName": SIGNER_NAME },
@@ -837,8 +879,7 @@ mod tests {
     #[test]
     fn an_existing_csr_is_reused_only_if_it_is_ours() {
         let ours = golden_csr();
-        let real: CertificateSigningRequest =
-            serde_json::from_slice(&golden("csr-testnode.json")).unwrap();
+        let real: CsrView = serde_json::from_slice(&golden("csr-testnode.json")).unwrap();
         ensure_compatible(&real, &ours).unwrap();
 
         let other = new_node_csr("testnode").unwrap();

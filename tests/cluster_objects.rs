@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kubeboot::cluster::{self, CertificateKey, JoinCommand, Object, SecretOwner};
 use kubeboot::config::model::*;
 use kubeboot::fs::{Root, mode};
@@ -24,6 +24,15 @@ fn shared(name: &str) -> Vec<u8> {
             path.display()
         )
     })
+}
+
+/// The object decoded into its k8s-openapi type, to assert on typed fields.
+fn typed<K>(object: &Object) -> K
+where
+    K: k8s_openapi::Resource + serde::de::DeserializeOwned,
+{
+    assert!(object.is::<K>(), "{object:?} is not a {}", K::KIND);
+    serde_json::from_value(object.body().clone()).unwrap()
 }
 
 /// Compares with `tests/golden/cluster/<name>`, or rewrites it when `KUBEBOOT_BLESS=1`.
@@ -228,9 +237,7 @@ fn kube_dns_service_takes_the_tenth_service_ip() {
     let mut cfg = cluster_config("v1.34.2");
     cfg.networking.service_subnet = "172.20.0.0/16".parse().unwrap();
     let objects = cluster::coredns_objects(&cfg).unwrap();
-    let Object::Service(svc) = &objects[5] else {
-        panic!("last CoreDNS object is the Service")
-    };
+    let svc: Service = typed(&objects[5]);
     let spec = svc.spec.as_ref().unwrap();
     assert_eq!(spec.cluster_ip.as_deref(), Some("172.20.0.10"));
     let ports: Vec<_> = spec
@@ -265,9 +272,7 @@ fn kube_proxy_objects_and_config() {
             "RoleBinding kube-system/kube-proxy",
         ]
     );
-    let Object::ConfigMap(cm) = &objects[0] else {
-        panic!()
-    };
+    let cm: ConfigMap = typed(&objects[0]);
     let data = cm.data.as_ref().unwrap();
     assert!(
         data["kubeconfig.conf"].contains("    server: https://cp.example.internal:6443\n"),
@@ -301,11 +306,10 @@ fn disabled_addons_create_nothing() {
 
 #[test]
 fn mark_control_plane_keeps_existing_taints() {
-    let node: Node = serde_json::from_value(serde_json::json!({
+    let node = serde_json::json!({
         "metadata": {"name": "cp1", "labels": {"kubernetes.io/hostname": "cp1"}},
         "spec": {"taints": [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]}
-    }))
-    .unwrap();
+    });
     let patch =
         cluster::mark_control_plane_patch_for(&node, &cluster::control_plane_taints(None)).unwrap();
     golden(
@@ -348,9 +352,7 @@ fn upload_certs_seals_every_file_under_the_certificate_key() {
     let token = cluster::generate_token().unwrap();
     let now = datetime!(2026-11-23 09:37:15 UTC);
     let token_objects = cluster::upload_certs_token_objects(&token, now).unwrap();
-    let Object::Secret(token_secret) = &token_objects[0] else {
-        panic!()
-    };
+    let token_secret: Secret = typed(&token_objects[0]);
     let token_data = token_secret.data.as_ref().unwrap();
     assert_eq!(token_data["expiration"].0, b"2026-11-23T11:37:15Z");
     assert!(!token_data.keys().any(|k| k.starts_with("usage-")));
@@ -360,9 +362,7 @@ fn upload_certs_seals_every_file_under_the_certificate_key() {
         uid: "6b9f7a0e-2f7e-4d4b-9d55-1a2b3c4d5e6f".into(),
     };
     let objects = cluster::upload_certs_objects(&key, &files, &owner).unwrap();
-    let Object::Secret(certs) = &objects[0] else {
-        panic!()
-    };
+    let certs: Secret = typed(&objects[0]);
     let owner_ref = &certs.metadata.owner_references.as_ref().unwrap()[0];
     assert_eq!(
         (
@@ -385,15 +385,15 @@ fn upload_certs_seals_every_file_under_the_certificate_key() {
 
     // The sealed values vary with every run: the golden file shows their sizes.
     let mut normalized = objects.clone();
-    if let Object::Secret(s) = &mut normalized[0] {
-        let sizes = s.data.take().into_iter().flatten();
-        s.string_data = Some(
-            sizes
-                .map(|(k, v)| (k, format!("<sealed: {} bytes>", v.0.len())))
-                .collect(),
-        );
-        s.metadata.owner_references.as_mut().unwrap()[0].name = "bootstrap-token-<id>".into();
-    }
+    let mut s = certs.clone();
+    let sizes = s.data.take().into_iter().flatten();
+    s.string_data = Some(
+        sizes
+            .map(|(k, v)| (k, format!("<sealed: {} bytes>", v.0.len())))
+            .collect(),
+    );
+    s.metadata.owner_references.as_mut().unwrap()[0].name = "bootstrap-token-<id>".into();
+    normalized[0] = s.into();
     golden("upload-certs.yaml", &yaml(&normalized));
     let text = format!("{:?} {:?}", objects, key);
     assert!(!text.contains(&key.to_hex()) && !text.contains("contents of"));

@@ -336,8 +336,10 @@ fn worker_join_writes_the_kubelets_files_and_a_certificate_that_authenticates_as
 
     // The certificate is the node's identity: it may create its own Node, not another.
     let client = client_with_certificate(&srv, &sb.root.read(pem).unwrap());
-    client.create(None, &node_object(NODE)).unwrap();
-    let err = client.create(None, &node_object("worker-2")).unwrap_err();
+    client.create::<Node>(None, &node_object(NODE)).unwrap();
+    let err = client
+        .create::<Node>(None, &node_object("worker-2"))
+        .unwrap_err();
     assert!(err.is_forbidden(), "{err}");
     let users: Vec<_> = srv
         .requests()

@@ -354,7 +354,7 @@ fn a_worker_joins_with_the_command_init_printed_and_a_second_init_creates_nothin
     }))
     .expect("Node");
     client
-        .create(None, &node)
+        .create::<Node>(None, &node)
         .expect("the worker's certificate may create its Node");
     let user = cp
         .srv

@@ -1,5 +1,6 @@
 //! A small synchronous Kubernetes API client: JSON over HTTPS (ureq + rustls with aws-lc-rs),
-//! typed with k8s-openapi. It trusts only what it is given, never follows redirects, never reads
+//! with paths from k8s-openapi's resource types; objects are sent typed and read back as JSON
+//! or as views of the fields used (see [`Client::get_as`]). It trusts only what it is given, never follows redirects, never reads
 //! proxy settings from the environment, caps response bodies, turns `metav1.Status` answers into
 //! [`Error::Status`], and retries 429, 5xx and connection failures (honouring `Retry-After`)
 //! inside a deadline.
@@ -14,6 +15,7 @@ use std::time::Duration;
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::ExitCode;
 
@@ -271,6 +273,14 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// The `data` of a ConfigMap (`V = String`) or a Secret (`V = ByteString`), read with
+/// [`Client::get_as`]. Nobody reads their metadata, and decoding an `ObjectMeta` links in the
+/// parsers of its timestamps and managed fields.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+pub struct DataView<V> {
+    pub data: Option<std::collections::BTreeMap<String, V>>,
+}
+
 /// Which resource scopes have a namespace in their URL.
 pub trait Scope {
     const NAMESPACED: bool;
@@ -326,13 +336,14 @@ impl Client {
         &self.server
     }
 
+    /// GETs a `K`, decoded as the k8s-openapi type. Each type decoded links its whole decoder
+    /// into the binary: for what kubeboot reads back, prefer [`Client::get_as`] with a view.
     pub fn get<K>(&self, namespace: Option<&str>, name: &str) -> Result<K, Error>
     where
         K: Resource + DeserializeOwned,
         K::Scope: Scope,
     {
-        let path = self.object_path::<K>(Method::Get, namespace, Some(name))?;
-        self.call_json(Method::Get, &path, None)
+        self.get_as::<K, K>(namespace, name)
     }
 
     /// Like [`Client::get`], with `Ok(None)` when the object does not exist.
@@ -341,18 +352,51 @@ impl Client {
         K: Resource + DeserializeOwned,
         K::Scope: Scope,
     {
-        match self.get(namespace, name) {
+        self.get_optional_as::<K, K>(namespace, name)
+    }
+
+    /// GETs a `K`, decoded as `T`: a [`serde_json::Value`] or a view with only the fields the
+    /// caller reads. Decoding a whole Node, Deployment or CSR would link the decoders of all
+    /// their fields into the binary for a handful of values.
+    pub fn get_as<K, T>(&self, namespace: Option<&str>, name: &str) -> Result<T, Error>
+    where
+        K: Resource,
+        K::Scope: Scope,
+        T: DeserializeOwned,
+    {
+        let path = self.object_path::<K>(Method::Get, namespace, Some(name))?;
+        self.call_json(Method::Get, &path, None)
+    }
+
+    /// Like [`Client::get_as`], with `Ok(None)` when the object does not exist.
+    pub fn get_optional_as<K, T>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<T>, Error>
+    where
+        K: Resource,
+        K::Scope: Scope,
+        T: DeserializeOwned,
+    {
+        match self.get_as::<K, T>(namespace, name) {
             Ok(object) => Ok(Some(object)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// POST. A retried create may meet its own first attempt: callers treat
-    /// [`Error::is_already_exists`] as kubeadm does.
-    pub fn create<K>(&self, namespace: Option<&str>, object: &K) -> Result<K, Error>
+    /// POSTs `object` (a `K`, typed or as JSON) to `K`'s collection. Returns the object as the
+    /// server stored it, as a JSON tree (see [`Client::get_as`] for why not typed). A retried
+    /// create may meet its own first attempt: callers treat [`Error::is_already_exists`] as
+    /// kubeadm does.
+    pub fn create<K>(
+        &self,
+        namespace: Option<&str>,
+        object: &(impl Serialize + ?Sized),
+    ) -> Result<Value, Error>
     where
-        K: Resource + Serialize + DeserializeOwned,
+        K: Resource,
         K::Scope: Scope,
     {
         let path = self.object_path::<K>(Method::Post, namespace, None)?;
@@ -360,10 +404,15 @@ impl Client {
         self.call_json(Method::Post, &path, Some(("application/json", body)))
     }
 
-    /// PUT (replace the whole object).
-    pub fn replace<K>(&self, namespace: Option<&str>, name: &str, object: &K) -> Result<K, Error>
+    /// PUT: replaces the whole object, as [`Client::create`] creates it.
+    pub fn replace<K>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        object: &(impl Serialize + ?Sized),
+    ) -> Result<Value, Error>
     where
-        K: Resource + Serialize + DeserializeOwned,
+        K: Resource,
         K::Scope: Scope,
     {
         let path = self.object_path::<K>(Method::Put, namespace, Some(name))?;
@@ -371,9 +420,15 @@ impl Client {
         self.call_json(Method::Put, &path, Some(("application/json", body)))
     }
 
-    pub fn patch<K>(&self, namespace: Option<&str>, name: &str, patch: &Patch) -> Result<K, Error>
+    /// PATCH. Returns the patched object as [`Client::create`] does.
+    pub fn patch<K>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Patch,
+    ) -> Result<Value, Error>
     where
-        K: Resource + DeserializeOwned,
+        K: Resource,
         K::Scope: Scope,
     {
         let path = self.object_path::<K>(Method::Patch, namespace, Some(name))?;

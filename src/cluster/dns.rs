@@ -1,5 +1,5 @@
 //! `kubeadm init phase addon coredns`: kubeadm's CoreDNS templates (`phases/addons/dns`), filled
-//! in and decoded into API objects as kubeadm does.
+//! in as kubeadm does and decoded into API objects.
 //!
 //! Differences inside 1.31..=1.35: the CoreDNS version; since 1.33 the Corefile keeps the
 //! cluster domain out of the cache (`disable success/denial`); since 1.34 the Deployment names
@@ -10,7 +10,6 @@ use std::net::IpAddr;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use serde::de::DeserializeOwned;
 
 use super::markcontrolplane::LABEL_CONTROL_PLANE;
 use super::{Error, Object, Result, yaml_quote};
@@ -40,27 +39,20 @@ pub fn coredns_objects(cfg: &ClusterConfiguration) -> Result<Vec<Object>> {
     let domain = checked_dns_domain(&cfg.networking.dns_domain)?;
     let ip = dns_service_ip(cfg)?;
 
-    let config_map: ConfigMap = decode("CoreDNS ConfigMap", &corefile_config_map(v, domain))?;
-    let cluster_role: ClusterRole = decode("CoreDNS ClusterRole", CLUSTER_ROLE)?;
-    let binding: ClusterRoleBinding = decode("CoreDNS ClusterRoleBinding", CLUSTER_ROLE_BINDING)?;
-    let account: ServiceAccount = decode("CoreDNS ServiceAccount", SERVICE_ACCOUNT)?;
-    let deployment: Deployment = decode("CoreDNS Deployment", &deployment_yaml(v, cfg))?;
-    let service: Service = decode(
-        "CoreDNS Service",
-        &SERVICE.replace("@DNS_IP@", &yaml_quote(&ip.to_string())),
-    )?;
     Ok(vec![
-        config_map.into(),
-        cluster_role.into(),
-        binding.into(),
-        account.into(),
-        deployment.into(),
-        service.into(),
+        Object::from_template::<ConfigMap>("CoreDNS ConfigMap", &corefile_config_map(v, domain))?,
+        Object::from_template::<ClusterRole>("CoreDNS ClusterRole", CLUSTER_ROLE)?,
+        Object::from_template::<ClusterRoleBinding>(
+            "CoreDNS ClusterRoleBinding",
+            CLUSTER_ROLE_BINDING,
+        )?,
+        Object::from_template::<ServiceAccount>("CoreDNS ServiceAccount", SERVICE_ACCOUNT)?,
+        Object::from_template::<Deployment>("CoreDNS Deployment", &deployment_yaml(v, cfg))?,
+        Object::from_template::<Service>(
+            "CoreDNS Service",
+            &SERVICE.replace("@DNS_IP@", &yaml_quote(&ip.to_string())),
+        )?,
     ])
-}
-
-pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, yaml: &str) -> Result<T> {
-    serde_yaml::from_str(yaml).map_err(|source| Error::Template { what, source })
 }
 
 /// The domain goes into the Corefile block scalar unquoted: only DNS name characters may.
@@ -332,7 +324,7 @@ metadata:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::tests_support::cluster_config;
+    use crate::cluster::tests_support::{cluster_config, typed};
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
     fn at(minor: u32) -> ClusterConfiguration {
@@ -361,9 +353,7 @@ mod tests {
     fn corefile_and_probes_follow_the_version() {
         for minor in 31..=35 {
             let objects = coredns_objects(&at(minor)).unwrap();
-            let Object::ConfigMap(cm) = &objects[0] else {
-                panic!()
-            };
+            let cm: ConfigMap = typed(&objects[0]);
             let corefile = &cm.data.as_ref().unwrap()["Corefile"];
             assert!(corefile.starts_with(".:53 {\n    errors\n"), "{corefile}");
             assert!(corefile.ends_with("    loadbalance\n}\n"), "{corefile}");
@@ -373,9 +363,7 @@ mod tests {
                 minor >= 33,
                 "1.{minor}: {corefile}"
             );
-            let Object::Deployment(d) = &objects[4] else {
-                panic!()
-            };
+            let d: Deployment = typed(&objects[4]);
             let c = &d
                 .spec
                 .as_ref()
@@ -408,6 +396,18 @@ mod tests {
     }
 
     #[test]
+    fn templates_hold_the_kind_they_are_sent_as() {
+        for o in coredns_objects(&cluster_config()).unwrap() {
+            assert_eq!(o.body()["kind"], o.kind(), "{o:?}");
+        }
+        let objects = coredns_objects(&cluster_config()).unwrap();
+        let _: ClusterRole = typed(&objects[1]);
+        let _: ClusterRoleBinding = typed(&objects[2]);
+        let _: ServiceAccount = typed(&objects[3]);
+        let _: Service = typed(&objects[5]);
+    }
+
+    #[test]
     fn disabled_dns_creates_nothing_and_bad_domains_are_refused() {
         let mut cfg = cluster_config();
         cfg.dns.disabled = true;
@@ -425,9 +425,7 @@ mod tests {
         let mut cfg = cluster_config();
         cfg.image_repository = "evil\n      hostNetwork: true\n#".into();
         let objects = coredns_objects(&cfg).unwrap();
-        let Object::Deployment(d) = &objects[4] else {
-            panic!()
-        };
+        let d: Deployment = typed(&objects[4]);
         let spec = d.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
         assert_eq!(spec.host_network, None);
         assert!(

@@ -1,7 +1,7 @@
 //! `kubeadm init phase mark-control-plane`: the labels and taints of a control-plane Node, as a
 //! JSON merge patch for `PATCH /api/v1/nodes/<name>`.
 
-use k8s_openapi::api::core::v1::{Node, Taint};
+use k8s_openapi::api::core::v1::Taint;
 use serde_json::{Map, Value, json};
 
 use crate::config::model::Taint as ConfigTaint;
@@ -36,13 +36,12 @@ fn labels_patch() -> Value {
     json!({ LABEL_CONTROL_PLANE: "", LABEL_EXCLUDE_FROM_EXTERNAL_LB: "" })
 }
 
+fn taint_value(taint: &Taint) -> Value {
+    serde_json::to_value(taint).unwrap_or(Value::Null)
+}
+
 fn taints_value(taints: &[Taint]) -> Value {
-    Value::Array(
-        taints
-            .iter()
-            .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
-            .collect(),
-    )
+    Value::Array(taints.iter().map(taint_value).collect())
 }
 
 /// The patch without looking at the Node: both labels, and `taints` set to exactly `taints`
@@ -56,32 +55,32 @@ pub fn mark_control_plane_patch(taints: &[Taint]) -> Value {
     patch
 }
 
-/// Go's `v1.Taint` equality: key, value ("" and unset alike), effect and timeAdded.
-fn same_taint(a: &Taint, b: &Taint) -> bool {
-    a.key == b.key
-        && a.effect == b.effect
-        && a.value.as_deref().unwrap_or_default() == b.value.as_deref().unwrap_or_default()
-        && a.time_added == b.time_added
+/// Go's `v1.Taint` equality on two taints as JSON: key, value ("" and unset alike), effect and
+/// timeAdded.
+fn same_taint(a: &Value, b: &Value) -> bool {
+    let value = |t: &Value| t["value"].as_str().unwrap_or_default().to_string();
+    a["key"] == b["key"]
+        && a["effect"] == b["effect"]
+        && value(a) == value(b)
+        && a["timeAdded"] == b["timeAdded"]
 }
 
-/// The patch kubeadm's `markControlPlaneNode` + `PatchNode` sends for the Node as it is now:
-/// the labels it lacks (set to ""), and, when they change, the taints: `taints` first, then
-/// every taint already on the Node that is not among them (e.g. `node.kubernetes.io/not-ready`).
-/// `None` when the Node is already marked.
-pub fn mark_control_plane_patch_for(node: &Node, taints: &[Taint]) -> Option<Value> {
-    let current_labels = node.metadata.labels.as_ref();
+/// The patch kubeadm's `markControlPlaneNode` + `PatchNode` sends for the Node as it is now
+/// (`node`, as the API server returns it): the labels it lacks (set to ""), and, when they
+/// change, the taints: `taints` first, then every taint already on the Node that is not among
+/// them (e.g. `node.kubernetes.io/not-ready`). `None` when the Node is already marked.
+pub fn mark_control_plane_patch_for(node: &Value, taints: &[Taint]) -> Option<Value> {
     let mut labels = Map::new();
     for key in [LABEL_CONTROL_PLANE, LABEL_EXCLUDE_FROM_EXTERNAL_LB] {
-        if current_labels.and_then(|l| l.get(key)).map(String::as_str) != Some("") {
+        if node["metadata"]["labels"][key].as_str() != Some("") {
             labels.insert(key.to_string(), Value::String(String::new()));
         }
     }
-    let current_taints: &[Taint] = node
-        .spec
-        .as_ref()
-        .and_then(|s| s.taints.as_deref())
+    let current_taints: &[Value] = node["spec"]["taints"]
+        .as_array()
+        .map(Vec::as_slice)
         .unwrap_or_default();
-    let mut wanted = taints.to_vec();
+    let mut wanted: Vec<Value> = taints.iter().map(taint_value).collect();
     for t in current_taints {
         if !wanted.iter().any(|w| same_taint(w, t)) {
             wanted.push(t.clone());
@@ -98,7 +97,7 @@ pub fn mark_control_plane_patch_for(node: &Node, taints: &[Taint]) -> Option<Val
         patch.insert("metadata".into(), json!({ "labels": labels }));
     }
     if taints_change {
-        patch.insert("spec".into(), json!({ "taints": taints_value(&wanted) }));
+        patch.insert("spec".into(), json!({ "taints": wanted }));
     }
     (!patch.is_empty()).then_some(Value::Object(patch))
 }
@@ -106,22 +105,19 @@ pub fn mark_control_plane_patch_for(node: &Node, taints: &[Taint]) -> Option<Val
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::NodeSpec;
-    use std::collections::BTreeMap;
 
-    fn node(labels: &[(&str, &str)], taints: Vec<Taint>) -> Node {
-        let mut n = Node::default();
-        n.metadata.labels = Some(
-            labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-        );
-        n.spec = Some(NodeSpec {
-            taints: (!taints.is_empty()).then_some(taints),
-            ..Default::default()
-        });
-        n
+    fn node(labels: &[(&str, &str)], taints: Vec<Taint>) -> Value {
+        let labels: Map<String, Value> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "cp1", "labels": labels},
+            "spec": {"taints": taints_value(&taints)},
+            "status": {"conditions": [{"type": "Ready", "status": "False"}]}
+        })
     }
 
     fn taint(key: &str, effect: &str) -> Taint {
@@ -176,6 +172,13 @@ mod tests {
         let n = node(&labels, vec![taint(LABEL_CONTROL_PLANE, "NoSchedule")]);
         assert_eq!(
             mark_control_plane_patch_for(&n, &control_plane_taints(None)),
+            None
+        );
+        // Go's taint equality: an empty value is no value.
+        let mut empty_value = n.clone();
+        empty_value["spec"]["taints"][0]["value"] = json!("");
+        assert_eq!(
+            mark_control_plane_patch_for(&empty_value, &control_plane_taints(None)),
             None
         );
         let bare = node(&[], vec![taint("x", "NoSchedule")]);

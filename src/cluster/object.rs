@@ -1,13 +1,21 @@
 //! One API object to create, of any kind kubeadm's init phases create, with what the apply loop
 //! needs: its REST paths, its name, and its JSON and YAML encodings.
+//!
+//! The object is held as its JSON tree. Objects built in code are encoded once from their
+//! k8s-openapi type; objects from kubeadm's YAML templates (CoreDNS, kube-proxy) are decoded
+//! straight into the tree. Decoding a template into its typed struct would link the decoders of
+//! every field of a Deployment or DaemonSet (the whole Pod spec) into the binary.
 
 use std::fmt;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use k8s_openapi::Resource;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::{ByteString, Resource};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 use super::{Error, Result};
 
@@ -16,84 +24,80 @@ use super::{Error, Result};
 /// `Debug` shows kind, namespace and name only: a `Secret` holds token secrets or encrypted
 /// keys, which must never reach a log.
 #[derive(Clone, PartialEq)]
-pub enum Object {
-    ConfigMap(ConfigMap),
-    Secret(Secret),
-    ServiceAccount(ServiceAccount),
-    Service(Service),
-    Role(Role),
-    RoleBinding(RoleBinding),
-    ClusterRole(ClusterRole),
-    ClusterRoleBinding(ClusterRoleBinding),
-    Deployment(Deployment),
-    DaemonSet(DaemonSet),
-}
-
-/// Calls `$f` with the typed object and its `Resource` type in scope.
-macro_rules! each {
-    ($self:expr, $o:ident => $body:expr) => {
-        match $self {
-            Object::ConfigMap($o) => $body,
-            Object::Secret($o) => $body,
-            Object::ServiceAccount($o) => $body,
-            Object::Service($o) => $body,
-            Object::Role($o) => $body,
-            Object::RoleBinding($o) => $body,
-            Object::ClusterRole($o) => $body,
-            Object::ClusterRoleBinding($o) => $body,
-            Object::Deployment($o) => $body,
-            Object::DaemonSet($o) => $body,
-        }
-    };
-}
-
-fn kind_of<T: Resource>(_: &T) -> &'static str {
-    T::KIND
-}
-
-/// `/api/v1` for the core group, `/apis/<group>/<version>` otherwise.
-fn group_prefix<T: Resource>(_: &T) -> String {
-    if T::GROUP.is_empty() {
-        format!("/api/{}", T::VERSION)
-    } else {
-        format!("/apis/{}/{}", T::GROUP, T::VERSION)
-    }
-}
-
-fn plural<T: Resource>(_: &T) -> &'static str {
-    T::URL_PATH_SEGMENT
+pub struct Object {
+    kind: &'static str,
+    group: &'static str,
+    version: &'static str,
+    plural: &'static str,
+    /// The object itself: a JSON object with `apiVersion`, `kind` and `metadata`.
+    body: Value,
 }
 
 impl Object {
+    /// An object built in code.
+    fn typed<K: Resource + Serialize>(object: &K) -> Object {
+        // k8s-openapi objects have string keys and no custom encodings that can fail.
+        let body = serde_json::to_value(object).unwrap_or(Value::Null);
+        Object::with_body::<K>(body)
+    }
+
+    fn with_body<K: Resource>(body: Value) -> Object {
+        Object {
+            kind: K::KIND,
+            group: K::GROUP,
+            version: K::VERSION,
+            plural: K::URL_PATH_SEGMENT,
+            body,
+        }
+    }
+
+    /// A `K` from one of kubeadm's YAML templates, already filled in.
+    pub(crate) fn from_template<K: Resource>(what: &'static str, yaml: &str) -> Result<Object> {
+        let body = serde_yaml::from_str(yaml).map_err(|source| Error::Template { what, source })?;
+        Ok(Object::with_body::<K>(body))
+    }
+
     /// The kind, as in the object's `kind` field (`ConfigMap`, `ClusterRoleBinding`, ...).
     pub fn kind(&self) -> &'static str {
-        each!(self, o => kind_of(o))
+        self.kind
     }
 
-    pub fn metadata(&self) -> &ObjectMeta {
-        each!(self, o => &o.metadata)
+    /// Whether this is a `K`.
+    pub fn is<K: Resource>(&self) -> bool {
+        self.kind == K::KIND && self.group == K::GROUP
     }
 
-    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        each!(self, o => &mut o.metadata)
+    /// The object as JSON, with `apiVersion`, `kind`, `metadata`, ...
+    pub fn body(&self) -> &Value {
+        &self.body
+    }
+
+    /// The object as JSON, to change a field after building it. Its kind and name stay.
+    pub(crate) fn body_mut(&mut self) -> &mut Value {
+        &mut self.body
     }
 
     pub fn name(&self) -> &str {
-        self.metadata().name.as_deref().unwrap_or_default()
+        self.body["metadata"]["name"].as_str().unwrap_or_default()
     }
 
     /// `None` for cluster-scoped objects.
     pub fn namespace(&self) -> Option<&str> {
-        self.metadata().namespace.as_deref()
+        self.body["metadata"]["namespace"].as_str()
     }
 
     /// The collection to POST to, e.g. `/api/v1/namespaces/kube-system/configmaps` or
     /// `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings`.
     pub fn api_path(&self) -> String {
-        let (prefix, plural) = each!(self, o => (group_prefix(o), plural(o)));
+        // `/api/v1` for the core group, `/apis/<group>/<version>` otherwise.
+        let prefix = if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        };
         match self.namespace() {
-            Some(ns) => format!("{prefix}/namespaces/{ns}/{plural}"),
-            None => format!("{prefix}/{plural}"),
+            Some(ns) => format!("{prefix}/namespaces/{ns}/{}", self.plural),
+            None => format!("{prefix}/{}", self.plural),
         }
     }
 
@@ -112,28 +116,26 @@ impl Object {
 
     /// The request body: JSON with `apiVersion` and `kind`.
     pub fn to_json(&self) -> Result<Vec<u8>> {
-        each!(self, o => serde_json::to_vec(o)).map_err(|e| self.encode_error("JSON", e))
+        serde_json::to_vec(&KindFirst(&self.body)).map_err(|e| self.encode_error("JSON", e))
     }
 
     /// The object as one YAML document (no `---`), as a dry-run prints it. A `Secret`'s data
     /// is included as is: print [`Object::redacted`] where the output may be logged.
     pub fn to_yaml(&self) -> Result<String> {
-        each!(self, o => serde_yaml::to_string(o)).map_err(|e| self.encode_error("YAML", e))
+        serde_yaml::to_string(&KindFirst(&self.body)).map_err(|e| self.encode_error("YAML", e))
     }
 
-    /// The same object with every `Secret` value replaced by `<redacted>`, for dry-run output
-    /// that goes to a console or log.
+    /// The same object with every `Secret` value replaced by `<redacted>` (base64-encoded in
+    /// `data`, so that the output still is a valid Secret), for dry-run output that goes to a
+    /// console or log.
     pub fn redacted(&self) -> Object {
         let mut copy = self.clone();
-        if let Object::Secret(s) = &mut copy {
-            for map in [&mut s.data].into_iter().flatten() {
-                for v in map.values_mut() {
-                    *v = ByteString(b"<redacted>".to_vec());
-                }
-            }
-            for map in [&mut s.string_data].into_iter().flatten() {
-                for v in map.values_mut() {
-                    *v = "<redacted>".to_string();
+        if copy.is::<Secret>() {
+            let encoded = Value::String(STANDARD.encode(REDACTED));
+            let plain = Value::String(REDACTED.to_string());
+            for (field, redacted) in [("data", encoded), ("stringData", plain)] {
+                if let Some(map) = copy.body.get_mut(field).and_then(Value::as_object_mut) {
+                    map.values_mut().for_each(|v| *v = redacted.clone());
                 }
             }
         }
@@ -150,9 +152,34 @@ impl Object {
     }
 }
 
+const REDACTED: &str = "<redacted>";
+
 impl fmt::Debug for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Object({})", self.describe())
+    }
+}
+
+/// An object with `apiVersion` and `kind` first, then its other fields in order, as
+/// kubectl and k8s-openapi print objects.
+struct KindFirst<'a>(&'a Value);
+
+impl Serialize for KindFirst<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let Value::Object(fields) = self.0 else {
+            return self.0.serialize(serializer);
+        };
+        const HEAD: [&str; 2] = ["apiVersion", "kind"];
+        let mut map = serializer.serialize_map(Some(fields.len()))?;
+        for key in HEAD {
+            if let Some(value) = fields.get(key) {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        for (key, value) in fields.iter().filter(|(k, _)| !HEAD.contains(&k.as_str())) {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
     }
 }
 
@@ -170,7 +197,7 @@ macro_rules! from_typed {
     ($($t:ident),*) => {$(
         impl From<$t> for Object {
             fn from(o: $t) -> Self {
-                Object::$t(o)
+                Object::typed(&o)
             }
         }
     )*};
@@ -193,6 +220,7 @@ from_typed!(
 mod tests {
     use super::*;
     use crate::cluster::meta;
+    use k8s_openapi::ByteString;
 
     #[test]
     fn paths_follow_group_version_and_scope() {
@@ -213,13 +241,34 @@ mod tests {
             crb.api_path(),
             "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"
         );
-        let ds = Object::from(DaemonSet {
-            metadata: meta(Some("kube-system"), "kube-proxy"),
-            ..Default::default()
-        });
+        let ds = Object::from_template::<DaemonSet>(
+            "test DaemonSet",
+            "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: kube-proxy\n  namespace: kube-system\n",
+        )
+        .unwrap();
         assert_eq!(
             ds.item_path(),
             "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy"
+        );
+        assert!(ds.is::<DaemonSet>() && !ds.is::<Deployment>());
+        assert_eq!(ds.describe(), "DaemonSet kube-system/kube-proxy");
+    }
+
+    #[test]
+    fn encodings_start_with_api_version_and_kind() {
+        let cm = Object::from(ConfigMap {
+            metadata: meta(Some("kube-public"), "cluster-info"),
+            data: Some([("a".to_string(), "b".to_string())].into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            cm.to_yaml().unwrap(),
+            "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: b\nmetadata:\n  name: cluster-info\n  \
+             namespace: kube-public\n"
+        );
+        assert_eq!(
+            String::from_utf8(cm.to_json().unwrap()).unwrap(),
+            r#"{"apiVersion":"v1","kind":"ConfigMap","data":{"a":"b"},"metadata":{"name":"cluster-info","namespace":"kube-public"}}"#
         );
     }
 
@@ -233,6 +282,7 @@ mod tests {
         let s = Object::from(Secret {
             metadata: meta(Some("kube-system"), "bootstrap-token-abcdef"),
             data: Some(data),
+            string_data: Some([("plain".to_string(), "secret".to_string())].into()),
             ..Default::default()
         });
         assert_eq!(
@@ -241,6 +291,8 @@ mod tests {
         );
         let yaml = s.redacted().to_yaml().unwrap();
         assert!(!yaml.contains("MDEyMzQ1Njc4OWFiY2RlZg"), "{yaml}");
+        assert!(yaml.contains("token-secret: PHJlZGFjdGVkPg=="), "{yaml}");
+        assert!(yaml.contains("plain: <redacted>"), "{yaml}");
         let json = String::from_utf8(s.to_json().unwrap()).unwrap();
         assert!(json.contains(r#""apiVersion":"v1""#) && json.contains(r#""kind":"Secret""#));
     }

@@ -7,8 +7,8 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use serde_json::Value;
 
-use super::dns::decode;
 use super::rbac::{cluster_role_binding, get_named, group, role, role_binding, service_account};
 use super::uploadconfig::sign_config_map;
 use super::{BOOTSTRAPPERS_GROUP, Error, NS_SYSTEM, Object, Result, meta, yaml_quote};
@@ -84,28 +84,30 @@ pub fn kube_proxy_objects(
     config_map.metadata.labels = Some(BTreeMap::from([("app".into(), KUBE_PROXY.into())]));
     sign_config_map(&mut config_map);
 
-    let mut daemon_set: DaemonSet = decode(
+    let mut daemon_set = Object::from_template::<DaemonSet>(
         "kube-proxy DaemonSet",
         &DAEMON_SET.replace(
             "@IMAGE@",
             &yaml_quote(&images::kubernetes_image(cfg, KUBE_PROXY)),
         ),
     )?;
-    if let Some(container) = daemon_set
-        .spec
-        .as_mut()
-        .and_then(|s| s.template.spec.as_mut())
-        .and_then(|s| s.containers.first_mut())
+    // The template's container has an `env` list (NODE_NAME) for the proxy variables to join.
+    if let Some(env) = daemon_set
+        .body_mut()
+        .pointer_mut("/spec/template/spec/containers/0/env")
+        .and_then(Value::as_array_mut)
     {
-        container
-            .env
-            .get_or_insert_with(Vec::new)
-            .extend(manifests::merge_env(&[proxy_env]).unwrap_or_default());
+        env.extend(
+            manifests::merge_env(&[proxy_env])
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| serde_json::to_value(e).ok()),
+        );
     }
 
     Ok(vec![
         config_map.into(),
-        daemon_set.into(),
+        daemon_set,
         ServiceAccount {
             metadata: meta(Some(NS_SYSTEM), KUBE_PROXY),
             ..Default::default()
@@ -265,7 +267,7 @@ spec:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::tests_support::{cluster_config, local_endpoint};
+    use crate::cluster::tests_support::{cluster_config, local_endpoint, typed};
 
     #[test]
     fn config_follows_pod_subnet_and_address_family() {
@@ -292,9 +294,8 @@ mod tests {
         let env =
             manifests::proxy_env_from([("HTTP_PROXY".to_string(), "http://p:3128".to_string())]);
         let objects = kube_proxy_objects(&cfg, &local_endpoint(), &env).unwrap();
-        let Object::DaemonSet(ds) = &objects[1] else {
-            panic!()
-        };
+        assert_eq!(objects[1].body()["kind"], "DaemonSet");
+        let ds: DaemonSet = typed(&objects[1]);
         let c = &ds
             .spec
             .as_ref()

@@ -4,8 +4,18 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cluster::Object;
 use crate::config::model::*;
 use crate::config::version::KubeVersion;
+
+/// The object decoded into its k8s-openapi type, to assert on typed fields.
+pub(crate) fn typed<K>(object: &Object) -> K
+where
+    K: k8s_openapi::Resource + serde::de::DeserializeOwned,
+{
+    assert!(object.is::<K>(), "{object:?} is not a {}", K::KIND);
+    serde_json::from_value(object.body().clone()).unwrap()
+}
 
 pub(crate) fn cluster_config() -> ClusterConfiguration {
     ClusterConfiguration {

@@ -123,6 +123,7 @@ pub(crate) fn sign_config_map(config_map: &mut ConfigMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::tests_support::typed;
 
     #[test]
     fn hash_covers_values_in_key_order() {
@@ -143,12 +144,10 @@ mod tests {
     #[test]
     fn only_kubeadm_generated_kubelet_config_is_signed() {
         let signed = kubelet_config_objects("kind: KubeletConfiguration\n", false);
-        let Object::ConfigMap(cm) = &signed[0] else {
-            panic!("first object is the ConfigMap")
-        };
+        let cm: ConfigMap = typed(&signed[0]);
         let annotations = cm.metadata.annotations.as_ref().unwrap();
-        assert_eq!(annotations[COMPONENT_CONFIG_HASH], config_map_hash(cm));
+        assert_eq!(annotations[COMPONENT_CONFIG_HASH], config_map_hash(&cm));
         let unsigned = kubelet_config_objects("kind: KubeletConfiguration\n", true);
-        assert!(unsigned[0].metadata().annotations.is_none());
+        assert!(unsigned[0].body()["metadata"]["annotations"].is_null());
     }
 }

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::kubeconfig::{self, selected_cluster};
 use super::{BootstrapCredentials, Error, Found, Session};
-use crate::api::{Auth, Method, Trust};
+use crate::api::{Auth, DataView, Method, Trust};
 use crate::fs::Root;
 use crate::kubeconfig::{AuthInfo, Cluster, KubeConfig};
 
@@ -288,7 +288,7 @@ fn read_cluster_info(
     server: &str,
     trust: &Trust,
     auth: &Auth,
-) -> Result<Option<ConfigMap>, Error> {
+) -> Result<Option<DataView<String>>, Error> {
     let mut polls = 0;
     loop {
         let client = session
@@ -297,7 +297,7 @@ fn read_cluster_info(
                 endpoint: server.to_string(),
                 detail: e.to_string(),
             })?;
-        let error = match client.get::<ConfigMap>(Some("kube-public"), "cluster-info") {
+        let error = match client.get_as::<ConfigMap, _>(Some("kube-public"), "cluster-info") {
             Ok(cm) => return Ok(Some(cm)),
             Err(e) if e.is_forbidden() => {
                 log::warn!(
@@ -327,7 +327,7 @@ fn read_cluster_info(
 
 /// The kubeconfig in cluster-info, if it has a usable one (kubeadm's
 /// `tryParseClusterInfoFromConfigMap`); otherwise the file is used as it is.
-fn refreshed_cluster(cm: &ConfigMap) -> Option<KubeConfig> {
+fn refreshed_cluster(cm: &DataView<String>) -> Option<KubeConfig> {
     let parsed = cm
         .data
         .as_ref()

@@ -93,7 +93,9 @@ fn fetch_signed_cluster_info(
                 endpoint: endpoint.to_string(),
                 detail: e.to_string(),
             })?;
-        let failure = match client.get::<ConfigMap>(Some(NAMESPACE), CLUSTER_INFO) {
+        let failure = match client
+            .get_as::<ConfigMap, api::DataView<String>>(Some(NAMESPACE), CLUSTER_INFO)
+        {
             Ok(cm) => {
                 let data = cm.data.unwrap_or_default();
                 if data.get(&signature_key).is_some_and(|s| !s.is_empty()) {

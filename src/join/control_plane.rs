@@ -24,6 +24,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use serde_json::json;
 
@@ -350,7 +351,9 @@ pub fn download_certs(
         "[download-certs] Downloading the certificates in Secret {KUBEADM_CERTS:?} in the \
          {NS_SYSTEM:?} Namespace"
     );
-    let Some(secret) = client.get_optional::<Secret>(Some(NS_SYSTEM), KUBEADM_CERTS)? else {
+    let secret = client
+        .get_optional_as::<Secret, api::DataView<ByteString>>(Some(NS_SYSTEM), KUBEADM_CERTS)?;
+    let Some(secret) = secret else {
         let path =
             api::resource_path::<Secret>(Some(NS_SYSTEM), Some(KUBEADM_CERTS)).unwrap_or_default();
         return Err(Error::CertsSecretMissing {
@@ -376,7 +379,7 @@ pub fn download_certs(
 /// entry must decrypt (no partial result), every file kubeadm transfers for this etcd mode
 /// must be there (empty entries are files that were absent on upload, skipped as kubeadm).
 fn decrypt_shared_files(
-    secret: &Secret,
+    secret: &api::DataView<ByteString>,
     key: &CertificateKey,
     cluster: &ClusterConfiguration,
 ) -> Result<Vec<SharedFile>, Error> {
@@ -556,13 +559,14 @@ fn etcd_endpoints_from_pods(
     let mut last = String::from("no etcd Pod found");
     for attempt in 0.. {
         let body = admin.request(Method::Get, &path, None)?;
-        let pods: k8s_openapi::List<Pod> =
+        // Read as JSON: a typed `List<Pod>` would link in the decoder of every Pod field.
+        let pods: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| api::Error::Decode {
                 method: "GET",
                 url: format!("{}{path}", admin.server()),
                 detail: e.to_string(),
             })?;
-        match etcd::endpoints_from_pods(&pods.items) {
+        match etcd::endpoints_from_pods(&pods) {
             Ok(endpoints) if !endpoints.is_empty() => return Ok(endpoints),
             Ok(_) => last = "no etcd Pod found".into(),
             Err(e) => last = e.to_string(),

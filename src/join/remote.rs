@@ -89,7 +89,7 @@ fn config_map_key(client: &Client, name: &str, key: &str) -> Result<(String, Str
         client.server(),
         api::resource_path::<ConfigMap>(Some(NAMESPACE), Some(name)).unwrap_or_default()
     );
-    let cm: ConfigMap = client.get(Some(NAMESPACE), name)?;
+    let cm: api::DataView<String> = client.get_as::<ConfigMap, _>(Some(NAMESPACE), name)?;
     let value = cm.data.unwrap_or_default().remove(key).ok_or_else(|| {
         decode_error(
             &url,
@@ -124,15 +124,15 @@ pub fn refuse_ready_node(client: &Client, name: &str) -> Result<(), tlsbootstrap
         "[kubelet-start] Checking for an existing Node in the cluster with name {name:?} and \
          status \"Ready\""
     );
-    let Some(node) = client.get_optional::<Node>(None, name)? else {
+    // Read as JSON: a typed `Node` would link in the decoder of its whole status.
+    let Some(node) = client.get_optional_as::<Node, serde_json::Value>(None, name)? else {
         return Ok(());
     };
-    let ready = node
-        .status
-        .and_then(|s| s.conditions)
-        .unwrap_or_default()
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let ready = node["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True");
     if ready {
         return Err(tlsbootstrap::Error::NodeExists { name: name.into() });
     }

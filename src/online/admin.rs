@@ -8,6 +8,8 @@
 use std::fmt;
 use std::path::Path;
 
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+
 use super::{Error, Result};
 use crate::api::{self, Auth, ClientIdentity, ClientOptions, RetryPolicy, Trust};
 use crate::cluster;
@@ -174,7 +176,7 @@ pub fn super_admin_client(root: &Root, retry: RetryPolicy) -> Result<Option<api:
 /// unbound: Forbidden), then with super-admin.conf. Safe to call any number of times.
 pub fn ensure_cluster_admins(admin: &api::Client, super_admin: Option<&api::Client>) -> Result<()> {
     let binding = cluster::admin_cluster_role_binding();
-    match admin.create(None, &binding) {
+    match admin.create::<ClusterRoleBinding>(None, &binding) {
         Ok(_) => return Ok(()),
         Err(e) if e.is_already_exists() => return Ok(()),
         Err(e) if e.is_forbidden() => {}
@@ -182,7 +184,7 @@ pub fn ensure_cluster_admins(admin: &api::Client, super_admin: Option<&api::Clie
     }
     let super_admin = super_admin.ok_or(Error::NoSuperAdmin)?;
     log::info!("[init] Creating the ClusterRoleBinding {CLUSTER_ADMINS:?} with {SUPER_ADMIN_CONF}");
-    match super_admin.create(None, &binding) {
+    match super_admin.create::<ClusterRoleBinding>(None, &binding) {
         Ok(_) => Ok(()),
         Err(e) if e.is_already_exists() => Ok(()),
         Err(e) => Err(e.into()),

@@ -12,6 +12,7 @@
 use std::cell::RefCell;
 use std::io::Write;
 
+use k8s_openapi::api::core::v1::{Secret, Service};
 use serde_json::Value;
 
 use super::{Error, Result, Target};
@@ -55,7 +56,7 @@ pub fn apply_one(target: Target<'_>, object: &Object, policy: Policy) -> Result<
 /// Prints one object as a YAML document; a Secret's values are replaced by `<redacted>`.
 fn print_object(out: &RefCell<dyn Write + '_>, object: &Object) -> Result<()> {
     let mut text = String::from("---\n");
-    if let Object::Secret(_) = object {
+    if object.is::<Secret>() {
         text.push_str("# Secret values are redacted in dry-run output.\n");
         text.push_str(&object.redacted().to_yaml()?);
     } else {
@@ -83,8 +84,7 @@ fn write(out: &RefCell<dyn Write + '_>, text: &str) -> Result<()> {
 
 fn converge(client: &api::Client, object: &Object, policy: Policy) -> Result<Value> {
     let what = object.describe();
-    let mut desired: Value = serde_json::from_slice(&object.to_json()?)
-        .map_err(|_| Error::Internal("an encoded object does not decode"))?;
+    let mut desired = object.body().clone();
     // kubeadm's kube-dns template carries `resourceVersion: "0"` for its unconditional update;
     // updates here always carry the stored version, and the server owns the field.
     if let Some(meta) = desired["metadata"].as_object_mut() {
@@ -104,7 +104,7 @@ fn converge(client: &api::Client, object: &Object, policy: Policy) -> Result<Val
         Err(e) if e.is_already_exists() => e,
         // kubeadm's createDNSService: the Service IP may already be held by the kube-dns
         // Service itself ("provided IP is already allocated"); update it then.
-        Err(e) if matches!(object, Object::Service(_)) && e.status_code() == Some(422) => e,
+        Err(e) if object.is::<Service>() && e.status_code() == Some(422) => e,
         Err(e) => return Err(e.into()),
     };
     let path = object.item_path();

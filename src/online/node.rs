@@ -13,25 +13,26 @@ use super::{Error, OnlineContext, Result};
 use crate::api::Patch;
 
 /// Applies `change(node)` (a merge patch, or `None` when the Node already is as wanted) to the
-/// Node `name` once it exists.
+/// Node `name` once it exists. The Node is read as JSON: a typed `Node` would link in the
+/// decoder of its whole status for a few labels and taints.
 pub(crate) fn patch_node(
     ctx: &OnlineContext,
     name: &str,
-    change: impl Fn(&Node) -> Option<Value>,
+    change: impl Fn(&Value) -> Option<Value>,
 ) -> Result<()> {
     let client = ctx.admin()?;
     let timeout = ctx.cfg.timeouts.kubernetes_api_call;
     let mut last = String::from("not registered yet");
     let done = poll_until(&ctx.wait, timeout, || {
-        let Some(node) = client.get_optional::<Node>(None, name)? else {
+        let Some(node) = client.get_optional_as::<Node, Value>(None, name)? else {
             last = "not registered yet".into();
             return Ok(None);
         };
         let Some(mut patch) = change(&node) else {
             return Ok(Some(()));
         };
-        if let Some(version) = &node.metadata.resource_version {
-            patch["metadata"]["resourceVersion"] = Value::String(version.clone());
+        if let Some(version) = node["metadata"]["resourceVersion"].as_str() {
+            patch["metadata"]["resourceVersion"] = Value::String(version.to_string());
         }
         match client.patch::<Node>(None, name, &Patch::Merge(patch)) {
             Ok(_) => Ok(Some(())),

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Taint};
+use k8s_openapi::api::core::v1::{ConfigMap, Taint};
 use serde_json::{Value, json};
 
 use super::apply::{Policy, apply, apply_one, print_patch};
@@ -51,9 +51,10 @@ fn upload_kubeadm_config(ctx: &OnlineContext) -> Result<()> {
     let target = api_target(ctx)?;
     for object in &objects {
         // kubeadm's CreateOrMutateConfigMap: keys other tools keep there survive.
-        let policy = match object {
-            Object::ConfigMap(_) => Policy::CreateOrMergeData,
-            _ => Policy::CreateOrUpdate,
+        let policy = if object.is::<ConfigMap>() {
+            Policy::CreateOrMergeData
+        } else {
+            Policy::CreateOrUpdate
         };
         apply_one(target, object, policy)?;
     }
@@ -85,13 +86,9 @@ fn upload_kubelet_config(ctx: &OnlineContext) -> Result<()> {
     let patch = json!({"metadata": {"annotations": {CRI_SOCKET_ANNOTATION: node.cri_socket}}});
     match ctx.target {
         Target::DryRun(out) => print_patch(out, &node_path(&node.name), &patch),
-        Target::Api(_) => patch_node(ctx, &node.name, |n: &Node| {
-            let current = n
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(CRI_SOCKET_ANNOTATION));
-            (current != Some(&node.cri_socket)).then(|| patch.clone())
+        Target::Api(_) => patch_node(ctx, &node.name, |n| {
+            let current = n["metadata"]["annotations"][CRI_SOCKET_ANNOTATION].as_str();
+            (current != Some(node.cri_socket.as_str())).then(|| patch.clone())
         }),
     }
 }
@@ -272,9 +269,10 @@ fn coredns(ctx: &OnlineContext) -> Result<()> {
     }
     for object in &objects {
         // kubeadm retains an existing Corefile: users edit it.
-        let policy = match object {
-            Object::ConfigMap(_) => Policy::CreateOrRetain,
-            _ => Policy::CreateOrUpdate,
+        let policy = if object.is::<ConfigMap>() {
+            Policy::CreateOrRetain
+        } else {
+            Policy::CreateOrUpdate
         };
         apply_one(target, object, policy)?;
     }
@@ -285,18 +283,13 @@ fn coredns(ctx: &OnlineContext) -> Result<()> {
 /// kubeadm keeps the replica count of a CoreDNS Deployment that already runs (someone may
 /// have scaled it); only a new one gets the default.
 fn keep_coredns_replicas(client: &crate::api::Client, objects: &mut [Object]) -> Result<()> {
-    for object in objects.iter_mut() {
-        let Object::Deployment(desired) = object else {
-            continue;
-        };
-        let namespace = desired.metadata.namespace.clone();
-        let name = desired.metadata.name.clone().unwrap_or_default();
-        let existing = client.get_optional::<Deployment>(namespace.as_deref(), &name)?;
-        if let (Some(replicas), Some(spec)) = (
-            existing.and_then(|d| d.spec).and_then(|s| s.replicas),
-            desired.spec.as_mut(),
-        ) {
-            spec.replicas = Some(replicas);
+    for desired in objects.iter_mut().filter(|o| o.is::<Deployment>()) {
+        // Read as JSON: a typed Deployment would link in the decoder of every Pod field.
+        let existing =
+            client.get_optional_as::<Deployment, Value>(desired.namespace(), desired.name())?;
+        let replicas = existing.map(|d| d["spec"]["replicas"].clone());
+        if let Some(replicas) = replicas.filter(Value::is_number) {
+            desired.body_mut()["spec"]["replicas"] = replicas;
         }
     }
     Ok(())

@@ -18,8 +18,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
-
 use super::{ADMIN_CONF, Error, KubeconfigCredentials, OnlineContext, Result};
 use crate::api::{self, Auth, ClientOptions, Method, RetryPolicy, Trust};
 use crate::config::duration::format_go_duration;
@@ -276,18 +274,21 @@ fn manifest_args(
 ) -> std::result::Result<Vec<Option<String>>, String> {
     let path = manifest_path(name);
     let bytes = ctx.root.read(&path).map_err(|e| e.to_string())?;
-    let pod: Pod = serde_yaml::from_slice(&bytes).map_err(|e| format!("{path}: {e}"))?;
-    let command = pod
-        .spec
-        .iter()
-        .flat_map(|s| &s.containers)
-        .filter_map(|c| c.command.as_ref())
-        .find(|cmd| cmd.first().is_some_and(|c| c == name))
+    // Read as a plain YAML tree: only the commands matter, and a typed `Pod` would link
+    // the decoder of every Pod field into the binary.
+    let pod: serde_yaml::Value =
+        serde_yaml::from_slice(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    let command = pod["spec"]["containers"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["command"].as_sequence())
+        .find(|cmd| cmd.first().and_then(serde_yaml::Value::as_str) == Some(name))
         .ok_or_else(|| {
             format!("{path}: the Pod has no container command starting with {name:?}")
         })?;
     let mut values = vec![None; args.len()];
-    for line in command {
+    for line in command.iter().filter_map(serde_yaml::Value::as_str) {
         let line = line.trim();
         for (i, arg) in args.iter().enumerate() {
             let Some(rest) = line
