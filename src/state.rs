@@ -1,7 +1,9 @@
 //! What a boot leaves behind under `/var/lib/kubeboot/`: `result.json` (status, mode, node,
 //! datasource, phases with durations, error class/message/hint; never a secret), a phase
 //! journal so a re-run after a failure or crash knows where the last attempt stopped, and the
-//! `done` marker, written only after success, that makes every later boot a no-op.
+//! `done` marker, written only after success, that makes every later boot a no-op. An init
+//! that generated a bootstrap token keeps it in its own 0600 file until it completes
+//! ([`GENERATED_SECRETS_FILE`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -16,6 +18,9 @@ pub const STATE_DIR: &str = "/var/lib/kubeboot";
 pub const RESULT_FILE: &str = "/var/lib/kubeboot/result.json";
 pub const JOURNAL_FILE: &str = "/var/lib/kubeboot/journal.json";
 pub const DONE_MARKER: &str = "/var/lib/kubeboot/done";
+/// The bootstrap token and certificate key an unfinished `init` generated (0600), so that a
+/// re-run reuses them; removed when init completes (`online::prepare_secrets`).
+pub const GENERATED_SECRETS_FILE: &str = "/var/lib/kubeboot/generated-secrets.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

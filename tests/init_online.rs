@@ -1,13 +1,15 @@
 //! `kubeadm init`'s online phases against the strict test API server (`tests/support`): the
 //! objects each phase stores (golden YAML in `tests/golden/online/`, rewritten with
 //! `KUBEBOOT_BLESS=1`), convergence of a second run, a dry run that sends nothing, the
-//! upload-certs round trip, and the full round trip a joining node makes: cluster-info read
-//! anonymously, its JWS checked with the printed token, its CA checked against the printed pin.
+//! upload-certs round trip, the full round trip a joining node makes (cluster-info read
+//! anonymously, its JWS checked with the printed token, its CA checked against the printed
+//! pin), and `kubeboot init` re-run after a crash converging on the token it generated.
 
 mod support;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -780,4 +782,148 @@ fn a_create_whose_answer_was_lost_is_recognised_as_our_own() {
         )
         .unwrap();
     assert_eq!(owner["uid"], token["metadata"]["uid"]);
+}
+
+// ---- a re-run of `kubeboot init` after a crash ---------------------------------------------
+
+/// `kubeboot init` with every offline phase (and the control-plane wait) done already.
+const ONLINE_ONLY: &str =
+    "preflight,certs,kubeconfig,etcd,control-plane,kubelet-start,wait-control-plane";
+/// A `kubeboot init` that runs longer than this is killed and the test fails.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// `kubeboot init --config <yaml> --root <root> --skip-phases <ONLINE_ONLY>`, bounded.
+fn kubeboot_init(root: &Root, config_yaml: &str) -> Run {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("init.yaml");
+    std::fs::write(&config, config_yaml).unwrap();
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubeboot"))
+        .arg("init")
+        .arg("--config")
+        .arg(&config)
+        .arg("--root")
+        .arg(root.base())
+        .args(["--skip-phases", ONLINE_ONLY])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kubeboot init ran longer than {RUN_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        code: status.code(),
+        stdout: std::fs::read_to_string(&out).unwrap(),
+        stderr: std::fs::read_to_string(&err).unwrap(),
+    }
+}
+
+#[test]
+fn a_rerun_after_a_crash_reuses_the_generated_token_and_forgets_it_once_done() {
+    let cp = ControlPlane::start();
+    cp.register_node();
+    // `kubeboot init` checks the CA files for external-CA mode; these stand-ins are only for
+    // upload-certs, which this init does not run.
+    for fake in [
+        "/etc/kubernetes/pki/front-proxy-ca.crt",
+        "/etc/kubernetes/pki/etcd/ca.crt",
+    ] {
+        cp.root.remove_file(fake).unwrap();
+    }
+    // No bootstrap token configured: init generates one.
+    let config = format!(
+        "apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint:
+  advertiseAddress: 192.0.2.10
+nodeRegistration:
+  name: {NODE}
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: {}
+",
+        KubeVersion::default_version()
+    );
+    let token_secrets = || {
+        cp.srv
+            .list_objects("v1", "secrets", Some("kube-system"))
+            .into_iter()
+            .filter(|s| s["type"] == "bootstrap.kubernetes.io/token")
+            .collect::<Vec<_>>()
+    };
+    let record = cp.root.path(kubeboot::state::GENERATED_SECRETS_FILE);
+
+    // The first attempt dies right after the token Secret was created, before cluster-info.
+    cp.srv.inject(
+        Fault::Status(403)
+            .on("/api/v1/namespaces/kube-public/configmaps")
+            .method("POST")
+            .times(1),
+    );
+    let crashed = kubeboot_init(&cp.root, &config);
+    assert_ne!(crashed.code, Some(0), "stderr:\n{}", crashed.stderr);
+    assert!(
+        crashed.stderr.contains("cluster-info"),
+        "{}",
+        crashed.stderr
+    );
+    let token = crashed
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("[bootstrap-token] Using token: "))
+        .unwrap_or_else(|| panic!("no token printed:\n{}", crashed.stdout))
+        .to_string();
+    let (id, secret) = token.split_once('.').unwrap();
+    assert_eq!(token_secrets().len(), 1);
+    let mode = std::fs::metadata(&record)
+        .unwrap_or_else(|e| panic!("the generated token is not recorded: {e}"))
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the record of the token is private");
+
+    // The re-run converges on that token: one token Secret, and the join command uses it.
+    let rerun = kubeboot_init(&cp.root, &config);
+    assert_eq!(rerun.code, Some(0), "stderr:\n{}", rerun.stderr);
+    let secrets = token_secrets();
+    assert_eq!(secrets.len(), 1, "a second token was created");
+    assert_eq!(
+        secrets[0]["metadata"]["name"],
+        format!("bootstrap-token-{id}")
+    );
+    let stored_secret = STANDARD
+        .decode(secrets[0]["data"]["token-secret"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(stored_secret, secret.as_bytes());
+    let join = rerun
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("kubeadm join "))
+        .unwrap_or_else(|| panic!("no join command:\n{}", rerun.stdout));
+    assert!(join.contains(&format!("--token {token} ")), "{join}");
+    assert!(
+        !record.exists(),
+        "the token stays on disk after init completed"
+    );
+    for run in [&crashed, &rerun] {
+        assert!(!run.stderr.contains(secret), "the token is logged");
+    }
 }
