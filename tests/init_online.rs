@@ -18,6 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kubeboot::api::{self, RetryPolicy};
 use kubeboot::cluster::{self, CertificateKey};
+use kubeboot::config::defaults;
 use kubeboot::config::model::*;
 use kubeboot::config::version::KubeVersion;
 use kubeboot::discovery::{self, DiscoveryOptions, jws};
@@ -42,67 +43,16 @@ const NODE: &str = "cp-1";
 // ---- setup --------------------------------------------------------------------------------
 
 fn config() -> InitConfiguration {
-    InitConfiguration {
-        cluster: ClusterConfiguration {
-            kubernetes_version: KubeVersion::default_version(),
-            cluster_name: "kubernetes".into(),
-            control_plane_endpoint: None,
-            networking: Networking {
-                service_subnet: "10.96.0.0/12".parse().unwrap(),
-                pod_subnet: Some("10.244.0.0/16".parse().unwrap()),
-                dns_domain: "cluster.local".into(),
-            },
-            api_server: ApiServer::default(),
-            controller_manager: ControlPlaneComponent::default(),
-            scheduler: ControlPlaneComponent::default(),
-            etcd: Etcd::Local(LocalEtcd {
-                image: ImageMeta::default(),
-                data_dir: PathBuf::from("/var/lib/etcd"),
-                extra_args: vec![],
-                extra_envs: vec![],
-                server_cert_sans: vec![],
-                peer_cert_sans: vec![],
-            }),
-            dns: Dns::default(),
-            proxy_disabled: false,
-            certificates_dir: PathBuf::from("/etc/kubernetes/pki"),
-            image_repository: "registry.k8s.io".into(),
-            feature_gates: BTreeMap::new(),
-            encryption_algorithm: EncryptionAlgorithm::default(),
-            certificate_validity_period: Duration::from_secs(8760 * 3600),
-            ca_certificate_validity_period: Duration::from_secs(87600 * 3600),
-        },
-        bootstrap_tokens: vec![BootstrapToken {
-            token: Some(BootstrapTokenString::new(
-                TOKEN_ID.into(),
-                TOKEN_SECRET.into(),
-            )),
-            description: String::new(),
-            ttl: None,
-            expires: None,
-            usages: vec!["signing".into(), "authentication".into()],
-            groups: vec![cluster::BOOTSTRAPPERS_GROUP.into()],
-        }],
-        node_registration: NodeRegistration {
-            name: NODE.into(),
-            cri_socket: "unix:///var/run/containerd/containerd.sock".into(),
-            taints: None,
-            kubelet_extra_args: vec![],
-            ignore_preflight_errors: vec![],
-            image_pull_policy: "IfNotPresent".into(),
-        },
-        local_api_endpoint: ApiEndpoint {
-            advertise_address: Some("127.0.0.1".parse().unwrap()),
-            bind_port: 6443,
-        },
-        certificate_key: None,
-        upload_certs: false,
-        skip_phases: vec![],
-        timeouts: Timeouts::default(),
-        kubelet: KubeletConfigDoc::new(),
-        kube_proxy: Default::default(),
-        dry_run: false,
-    }
+    let mut cfg = defaults::init_configuration();
+    cfg.cluster.networking.pod_subnet = Some("10.244.0.0/16".parse().unwrap());
+    cfg.bootstrap_tokens[0].token = Some(BootstrapTokenString::new(
+        TOKEN_ID.into(),
+        TOKEN_SECRET.into(),
+    ));
+    cfg.bootstrap_tokens[0].ttl = None;
+    cfg.node_registration.name = NODE.into();
+    cfg.local_api_endpoint.advertise_address = Some("127.0.0.1".parse().unwrap());
+    cfg
 }
 
 /// A time that only moves when slept: waits cost nothing and stay bounded.
@@ -615,18 +565,12 @@ fn a_joining_node_verifies_cluster_info_with_the_printed_token_and_pin() {
     // And the whole join-side discovery accepts the cluster with exactly what was printed.
     let join = JoinConfiguration {
         node_registration: cfg.node_registration.clone(),
-        ca_cert_path: PathBuf::from("/etc/kubernetes/pki/ca.crt"),
-        discovery: Discovery::BootstrapToken(BootstrapTokenDiscovery {
+        ..defaults::join_configuration(Discovery::BootstrapToken(BootstrapTokenDiscovery {
             api_server_endpoint: words[2].to_string(),
             token: cluster::parse_token(words[4]).unwrap(),
             ca_cert_hashes: vec![pin],
             unsafe_skip_ca_verification: false,
-        }),
-        tls_bootstrap_token: None,
-        control_plane: None,
-        skip_phases: vec![],
-        timeouts: Timeouts::default(),
-        dry_run: false,
+        }))
     };
     let joiner = tempfile::tempdir().unwrap();
     let found = discovery::discover(

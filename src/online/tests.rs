@@ -186,11 +186,8 @@ pub(crate) fn config() -> InitConfiguration {
             "abcdef".into(),
             "0123456789abcdef".into(),
         )),
-        description: String::new(),
         ttl: None,
-        expires: None,
-        usages: vec!["signing".into(), "authentication".into()],
-        groups: vec![cluster::BOOTSTRAPPERS_GROUP.into()],
+        ..crate::config::defaults::bootstrap_token()
     }];
     cfg
 }
