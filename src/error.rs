@@ -127,7 +127,14 @@ impl Error {
 
     /// A short class name for `result.json` and the console summary.
     pub fn class(&self) -> &'static str {
-        match self.exit_code() {
+        self.exit_code().class()
+    }
+}
+
+impl ExitCode {
+    /// The class name of this exit code in `result.json` and the console summary.
+    pub fn class(self) -> &'static str {
+        match self {
             ExitCode::Ok => "ok",
             ExitCode::Failure => "failure",
             ExitCode::Usage => "usage",

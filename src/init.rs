@@ -254,7 +254,14 @@ pub fn run_command(root: &Root, cmd: InitCommand) -> Result<()> {
         Some(InitSub::Phase(p)) => {
             let mut cfg = config::load_init(&p.args, &facts)?;
             let upload_certs = cfg.upload_certs;
-            let key = online::prepare_secrets(&mut cfg, upload_certs)?;
+            // A single phase has no end at which a record could be removed: it only reuses
+            // what an unfinished init recorded.
+            let generated = if cfg.dry_run {
+                online::Generated::Ephemeral
+            } else {
+                online::Generated::ReuseRecorded
+            };
+            let key = online::prepare_secrets(root, &mut cfg, upload_certs, generated)?;
             let ctx = InitContext {
                 root,
                 cfg: &cfg,
@@ -272,7 +279,8 @@ pub fn run_command(root: &Root, cmd: InitCommand) -> Result<()> {
     }
 }
 
-/// The whole `init` workflow for a resolved configuration (also used by `boot`).
+/// The whole `init` workflow for a resolved configuration (also used by `boot`). Secrets it
+/// generates are recorded until it completes ([`online::prepare_secrets`]).
 pub fn run(
     root: &Root,
     mut cfg: InitConfiguration,
@@ -283,7 +291,14 @@ pub fn run(
     let skip = SkipList::new(&cfg.skip_phases, PHASES)?;
     check_external_ca(root, &cfg)?;
     let upload_certs = cfg.upload_certs;
-    let key = online::prepare_secrets(&mut cfg, upload_certs)?;
+    // Recorded before the first phase, removed after the last: a re-run after a crash in
+    // between converges on the same token instead of creating a second one.
+    let generated = if cfg.dry_run {
+        online::Generated::Ephemeral
+    } else {
+        online::Generated::Record
+    };
+    let key = online::prepare_secrets(root, &mut cfg, upload_certs, generated)?;
     let ctx = InitContext {
         root,
         cfg: &cfg,
@@ -298,7 +313,11 @@ pub fn run(
             root.base().display()
         );
     }
-    run_phases(&ctx, PHASES, &skip, observer)
+    run_phases(&ctx, PHASES, &skip, observer)?;
+    if !ctx.dry_run {
+        online::discard_generated_secrets(root)?;
+    }
+    Ok(())
 }
 
 /// In kubeadm's external-CA mode every kubeconfig must be supplied; check before writing

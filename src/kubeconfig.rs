@@ -1002,54 +1002,19 @@ mod tests {
     fn test_config() -> InitConfiguration {
         use crate::config::model::*;
         use std::time::Duration;
-        InitConfiguration {
-            cluster: ClusterConfiguration {
-                kubernetes_version: crate::config::version::KubeVersion::default_version(),
-                cluster_name: "kubernetes".into(),
-                control_plane_endpoint: None,
-                networking: Networking {
-                    service_subnet: "10.96.0.0/12".parse().unwrap(),
-                    pod_subnet: None,
-                    dns_domain: "cluster.local".into(),
-                },
-                api_server: ApiServer::default(),
-                controller_manager: ControlPlaneComponent::default(),
-                scheduler: ControlPlaneComponent::default(),
-                etcd: Etcd::External(ExternalEtcd {
-                    endpoints: vec![],
-                    ca_file: String::new(),
-                    cert_file: String::new(),
-                    key_file: String::new(),
-                }),
-                dns: Dns::default(),
-                proxy_disabled: false,
-                certificates_dir: "/etc/kubernetes/pki".into(),
-                image_repository: "registry.k8s.io".into(),
-                feature_gates: Default::default(),
-                encryption_algorithm: EncryptionAlgorithm::EcdsaP256,
-                certificate_validity_period: Duration::from_secs(3600),
-                ca_certificate_validity_period: Duration::from_secs(3600),
-            },
-            bootstrap_tokens: vec![],
-            node_registration: NodeRegistration {
-                name: "node1".into(),
-                cri_socket: String::new(),
-                taints: None,
-                kubelet_extra_args: vec![],
-                ignore_preflight_errors: vec![],
-                image_pull_policy: String::new(),
-            },
-            local_api_endpoint: ApiEndpoint {
-                advertise_address: Some("192.168.0.10".parse().unwrap()),
-                bind_port: 6443,
-            },
-            certificate_key: None,
-            upload_certs: false,
-            skip_phases: vec![],
-            timeouts: Timeouts::default(),
-            kubelet: Default::default(),
-            kube_proxy: Default::default(),
-            dry_run: false,
-        }
+        let mut cfg = crate::config::defaults::init_configuration();
+        cfg.cluster.etcd = Etcd::External(ExternalEtcd {
+            endpoints: vec![],
+            ca_file: String::new(),
+            cert_file: String::new(),
+            key_file: String::new(),
+        });
+        cfg.cluster.encryption_algorithm = EncryptionAlgorithm::EcdsaP256;
+        cfg.cluster.certificate_validity_period = Duration::from_secs(3600);
+        cfg.cluster.ca_certificate_validity_period = Duration::from_secs(3600);
+        cfg.bootstrap_tokens = vec![];
+        cfg.node_registration.name = "node1".into();
+        cfg.local_api_endpoint.advertise_address = Some("192.168.0.10".parse().unwrap());
+        cfg
     }
 }

@@ -1,9 +1,12 @@
 //! What a boot leaves behind under `/var/lib/kubeboot/`: `result.json` (status, mode, node,
 //! datasource, phases with durations, error class/message/hint; never a secret), a phase
 //! journal so a re-run after a failure or crash knows where the last attempt stopped, and the
-//! `done` marker, written only after success, that makes every later boot a no-op.
+//! `done` marker, written only after success, that makes every later boot a no-op. An init
+//! that generated a bootstrap token keeps it in its own 0600 file until it completes
+//! ([`GENERATED_SECRETS_FILE`]).
 
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +19,9 @@ pub const STATE_DIR: &str = "/var/lib/kubeboot";
 pub const RESULT_FILE: &str = "/var/lib/kubeboot/result.json";
 pub const JOURNAL_FILE: &str = "/var/lib/kubeboot/journal.json";
 pub const DONE_MARKER: &str = "/var/lib/kubeboot/done";
+/// The bootstrap token and certificate key an unfinished `init` generated (0600), so that a
+/// re-run reuses them; removed when init completes (`online::prepare_secrets`).
+pub const GENERATED_SECRETS_FILE: &str = "/var/lib/kubeboot/generated-secrets.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -70,6 +76,25 @@ pub struct BootResult {
     pub finished_at: Option<String>,
     /// How many times boot has run until this result (1 = first attempt).
     pub attempt: u32,
+}
+
+impl BootResult {
+    /// A new attempt's result, before anything is known.
+    fn running(attempt: u32) -> BootResult {
+        BootResult {
+            status: Status::Running,
+            mode: None,
+            mode_reason: None,
+            node_name: None,
+            datasource: None,
+            phases: Vec::new(),
+            error: None,
+            kubeboot_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: now_rfc3339(),
+            finished_at: None,
+            attempt,
+        }
+    }
 }
 
 /// The phases completed by earlier attempts, so a re-run can report where it resumes.
@@ -131,6 +156,22 @@ pub struct Recorder<'a> {
     root: &'a Root,
     result: BootResult,
     journal: Journal,
+    progress: Arc<Mutex<Progress>>,
+}
+
+/// What the recorder shares with an [`AbortHandle`] on another thread. Its lock is held for
+/// every write of the state files, so that the two never interleave.
+#[derive(Default)]
+struct Progress {
+    /// The phase running now.
+    phase: Option<String>,
+    /// The attempt has ended (`succeed` or `fail`): an abort comes too late.
+    ended: bool,
+}
+
+fn lock(progress: &Mutex<Progress>) -> MutexGuard<'_, Progress> {
+    // Two plain fields stay consistent whatever a panicking holder did.
+    progress.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<'a> Recorder<'a> {
@@ -138,23 +179,12 @@ impl<'a> Recorder<'a> {
     pub fn start(root: &'a Root) -> Result<Self, Error> {
         let mut journal: Journal = read_json(root, JOURNAL_FILE)?.unwrap_or_default();
         journal.attempts += 1;
-        let result = BootResult {
-            status: Status::Running,
-            mode: None,
-            mode_reason: None,
-            node_name: None,
-            datasource: None,
-            phases: Vec::new(),
-            error: None,
-            kubeboot_version: env!("CARGO_PKG_VERSION").to_string(),
-            started_at: now_rfc3339(),
-            finished_at: None,
-            attempt: journal.attempts,
-        };
+        let result = BootResult::running(journal.attempts);
         let rec = Recorder {
             root,
             result,
             journal,
+            progress: Arc::default(),
         };
         rec.flush()?;
         Ok(rec)
@@ -168,7 +198,20 @@ impl<'a> Recorder<'a> {
         &self.result
     }
 
+    /// A handle with which another thread (the `deadlines.total` watchdog) can end this attempt.
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle {
+            root: self.root.clone(),
+            progress: Arc::clone(&self.progress),
+        }
+    }
+
     fn flush(&self) -> Result<(), Error> {
+        let _writing = lock(&self.progress);
+        self.write()
+    }
+
+    fn write(&self) -> Result<(), Error> {
         write_json(self.root, JOURNAL_FILE, &self.journal)?;
         write_json(self.root, RESULT_FILE, &self.result)
     }
@@ -192,7 +235,10 @@ impl<'a> Recorder<'a> {
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, PhaseFailed<E>> {
         let started = Instant::now();
-        let value = f().map_err(|e| PhaseFailed {
+        lock(&self.progress).phase = Some(name.to_string());
+        let outcome = f();
+        lock(&self.progress).phase = None;
+        let value = outcome.map_err(|e| PhaseFailed {
             phase: name.to_string(),
             error: e,
         })?;
@@ -217,7 +263,10 @@ impl<'a> Recorder<'a> {
     pub fn succeed(mut self, dry_run: bool) -> Result<BootResult, Error> {
         self.result.status = Status::Done;
         self.result.finished_at = Some(now_rfc3339());
-        self.flush()?;
+        let progress = Arc::clone(&self.progress);
+        let mut progress = lock(&progress);
+        self.write()?;
+        progress.ended = true;
         if dry_run {
             log::info!("[boot] Dry run: {DONE_MARKER} is not written, so a real boot still runs");
         } else {
@@ -233,8 +282,49 @@ impl<'a> Recorder<'a> {
         self.result.status = Status::Error;
         self.result.finished_at = Some(now_rfc3339());
         self.result.error = Some(report);
-        self.flush()?;
+        let progress = Arc::clone(&self.progress);
+        let mut progress = lock(&progress);
+        self.write()?;
+        progress.ended = true;
         Ok(self.result)
+    }
+}
+
+/// Ends a [`Recorder`]'s attempt from another thread, for a watchdog that then exits the
+/// process.
+pub struct AbortHandle {
+    root: Root,
+    progress: Arc<Mutex<Progress>>,
+}
+
+impl AbortHandle {
+    /// Ends the attempt and the process, unless the attempt has already ended (then it
+    /// returns): `result.json` as last written, marked failed with `report` in the phase
+    /// running now, the summary on the console, then exit with `report.exit_code`. The lock is
+    /// held until the exit, so the recorder writes nothing after the failure; the journal keeps
+    /// the completed phases for the next attempt.
+    pub fn abort(&self, mut report: ErrorReport) {
+        let progress = lock(&self.progress);
+        if progress.ended {
+            return;
+        }
+        report.phase = progress.phase.clone();
+        let code = report.exit_code;
+        match self.record_failure(report) {
+            Ok(result) => eprintln!("{}", summary(&result, self.root.base())),
+            Err(e) => log::error!("[boot] cannot record the failure in {RESULT_FILE}: {e}"),
+        }
+        std::process::exit(i32::from(code))
+    }
+
+    fn record_failure(&self, report: ErrorReport) -> Result<BootResult, Error> {
+        // Recorder::start wrote it; were it gone, the failure is still worth a result.
+        let mut result = read_result(&self.root)?.unwrap_or_else(|| BootResult::running(0));
+        result.status = Status::Error;
+        result.finished_at = Some(now_rfc3339());
+        result.error = Some(report);
+        write_json(&self.root, RESULT_FILE, &result)?;
+        Ok(result)
     }
 }
 
@@ -397,6 +487,19 @@ mod tests {
         assert_eq!(again.result().attempt, 2);
         assert!(again.journal().is_completed("certs"));
         assert!(!again.journal().is_completed("discovery"));
+    }
+
+    #[test]
+    fn an_abort_after_the_attempt_ended_changes_nothing() {
+        // (An abort before the end exits the process: tests/boot.rs runs it in the binary.)
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let rec = Recorder::start(&root).unwrap();
+        let handle = rec.abort_handle();
+        let result = rec.succeed(false).unwrap();
+        handle.abort(report());
+        assert_eq!(read_result(&root).unwrap().unwrap(), result);
+        assert!(is_done(&root));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `kubeboot boot` as a user relies on it: the README's main job on the shipped example, the
 //! init-or-join decision through real user-data, the local source with drop-ins, once-only
-//! success, resume after a failure without duplicating anything, and `result.json` as
-//! monitoring reads it.
+//! success, resume after a failure without duplicating anything, `result.json` as monitoring
+//! reads it, and a boot stopped by `deadlines.total`.
 //!
 //! Most tests run the real binary in a sandbox root (exit codes, stdout and the serial-console
 //! summary are part of the contract); the decision tests call `boot::run` in-process to fix
@@ -879,4 +879,64 @@ fn a_wrong_ca_pin_fails_discovery_untrusted_and_fixed_user_data_succeeds() {
         srv.ca_pem(),
         "the verified CA is the cluster's"
     );
+}
+
+// ---- 7. deadlines.total --------------------------------------------------------------------
+
+#[test]
+fn a_boot_past_its_total_deadline_stops_with_exit_7_naming_the_deadline_and_the_phase() {
+    // An API server that takes connections and never answers: discovery alone would wait out
+    // its own 5m timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let node = Node::new();
+    node.write(
+        USER_DATA,
+        format!(
+            "apiVersion: kubeboot.io/v1alpha1
+kind: BootConfiguration
+deadlines:
+  total: 2s
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+  bootstrapToken:
+    apiServerEndpoint: {}
+    token: {TOKEN}
+    caCertHashes:
+      - sha256:{}
+nodeRegistration:
+  name: {NODE}
+",
+            silent.local_addr().unwrap(),
+            "ab".repeat(32)
+        ),
+    );
+
+    let run = boot_for_real(&node);
+    run.assert_exit(ExitCode::Cluster);
+    assert!(
+        run.stderr.contains("deadlines.total (2s)"),
+        "the console does not name the deadline:\n{}",
+        run.stderr
+    );
+    let summary = run.summary();
+    assert!(
+        summary.contains("FAILED (cluster, exit code 7)")
+            && summary.contains("failed in   discovery")
+            && summary.contains("raise deadlines.total"),
+        "{summary}"
+    );
+    let result = node.result();
+    assert_result_schema(&result);
+    assert_eq!(str_at(&result, "/status"), "error");
+    assert_eq!(str_at(&result, "/error/class"), "cluster");
+    assert_eq!(result["error"]["exitCode"], 7);
+    assert_eq!(str_at(&result, "/error/phase"), "discovery");
+    assert!(str_at(&result, "/error/message").contains("deadlines.total (2s)"));
+    assert!(!node.is_done());
+    // The next boot resumes after what was completed.
+    let completed = phase_names(&node.journal()["completed"]).join(" ");
+    assert_eq!(completed, "user-data preflight");
+    drop(silent);
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kubeboot::cluster::{self, CertificateKey, JoinCommand, Object, SecretOwner};
+use kubeboot::config::defaults;
 use kubeboot::config::model::*;
 use kubeboot::fs::{Root, mode};
 use time::macros::datetime;
@@ -67,35 +68,11 @@ fn golden(name: &str, actual: &str) {
 }
 
 fn cluster_config(version: &str) -> ClusterConfiguration {
-    ClusterConfiguration {
-        kubernetes_version: version.parse().unwrap(),
-        cluster_name: "kubernetes".into(),
-        control_plane_endpoint: Some("cp.example.internal".into()),
-        networking: Networking {
-            service_subnet: "10.96.0.0/12".parse().unwrap(),
-            pod_subnet: Some("10.244.0.0/16".parse().unwrap()),
-            dns_domain: "cluster.local".into(),
-        },
-        api_server: ApiServer::default(),
-        controller_manager: ControlPlaneComponent::default(),
-        scheduler: ControlPlaneComponent::default(),
-        etcd: Etcd::Local(LocalEtcd {
-            image: ImageMeta::default(),
-            data_dir: "/var/lib/etcd".into(),
-            extra_args: vec![],
-            extra_envs: vec![],
-            server_cert_sans: vec![],
-            peer_cert_sans: vec![],
-        }),
-        dns: Dns::default(),
-        proxy_disabled: false,
-        certificates_dir: "/etc/kubernetes/pki".into(),
-        image_repository: "registry.k8s.io".into(),
-        feature_gates: BTreeMap::new(),
-        encryption_algorithm: EncryptionAlgorithm::default(),
-        certificate_validity_period: Duration::from_secs(8760 * 3600),
-        ca_certificate_validity_period: Duration::from_secs(87600 * 3600),
-    }
+    let mut cluster = defaults::cluster_configuration();
+    cluster.kubernetes_version = version.parse().unwrap();
+    cluster.control_plane_endpoint = Some("cp.example.internal".into());
+    cluster.networking.pod_subnet = Some("10.244.0.0/16".parse().unwrap());
+    cluster
 }
 
 fn local_endpoint() -> ApiEndpoint {

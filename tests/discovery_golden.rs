@@ -11,9 +11,9 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kubeboot::ExitCode;
 use kubeboot::api::RetryPolicy;
+use kubeboot::config::defaults;
 use kubeboot::config::model::{
-    BootstrapTokenDiscovery, BootstrapTokenString, Discovery, JoinConfiguration, NodeRegistration,
-    Timeouts,
+    BootstrapTokenDiscovery, BootstrapTokenString, Discovery, JoinConfiguration,
 };
 use kubeboot::discovery::{self, BootstrapCredentials, DiscoveryOptions, jws, pin};
 use kubeboot::fs::Root;
@@ -233,28 +233,15 @@ fn join_config(
     pins: Vec<String>,
     unsafe_skip: bool,
 ) -> JoinConfiguration {
-    JoinConfiguration {
-        node_registration: NodeRegistration {
-            name: "testnode".into(),
-            cri_socket: "unix:///var/run/containerd/containerd.sock".into(),
-            taints: None,
-            kubelet_extra_args: vec![],
-            ignore_preflight_errors: vec![],
-            image_pull_policy: "IfNotPresent".into(),
-        },
-        ca_cert_path: "/etc/kubernetes/pki/ca.crt".into(),
-        discovery: Discovery::BootstrapToken(BootstrapTokenDiscovery {
+    let mut cfg =
+        defaults::join_configuration(Discovery::BootstrapToken(BootstrapTokenDiscovery {
             api_server_endpoint: endpoint.into(),
             token: BootstrapTokenString::new(TOKEN_ID.into(), secret.into()),
             ca_cert_hashes: pins,
             unsafe_skip_ca_verification: unsafe_skip,
-        }),
-        tls_bootstrap_token: None,
-        control_plane: None,
-        skip_phases: vec![],
-        timeouts: Timeouts::default(),
-        dry_run: false,
-    }
+        }));
+    cfg.node_registration.name = "testnode".into();
+    cfg
 }
 
 fn options() -> DiscoveryOptions {

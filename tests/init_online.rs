@@ -1,13 +1,15 @@
 //! `kubeadm init`'s online phases against the strict test API server (`tests/support`): the
 //! objects each phase stores (golden YAML in `tests/golden/online/`, rewritten with
 //! `KUBEBOOT_BLESS=1`), convergence of a second run, a dry run that sends nothing, the
-//! upload-certs round trip, and the full round trip a joining node makes: cluster-info read
-//! anonymously, its JWS checked with the printed token, its CA checked against the printed pin.
+//! upload-certs round trip, the full round trip a joining node makes (cluster-info read
+//! anonymously, its JWS checked with the printed token, its CA checked against the printed
+//! pin), and `kubeboot init` re-run after a crash converging on the token it generated.
 
 mod support;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kubeboot::api::{self, RetryPolicy};
 use kubeboot::cluster::{self, CertificateKey};
+use kubeboot::config::defaults;
 use kubeboot::config::model::*;
 use kubeboot::config::version::KubeVersion;
 use kubeboot::discovery::{self, DiscoveryOptions, jws};
@@ -40,67 +43,16 @@ const NODE: &str = "cp-1";
 // ---- setup --------------------------------------------------------------------------------
 
 fn config() -> InitConfiguration {
-    InitConfiguration {
-        cluster: ClusterConfiguration {
-            kubernetes_version: KubeVersion::default_version(),
-            cluster_name: "kubernetes".into(),
-            control_plane_endpoint: None,
-            networking: Networking {
-                service_subnet: "10.96.0.0/12".parse().unwrap(),
-                pod_subnet: Some("10.244.0.0/16".parse().unwrap()),
-                dns_domain: "cluster.local".into(),
-            },
-            api_server: ApiServer::default(),
-            controller_manager: ControlPlaneComponent::default(),
-            scheduler: ControlPlaneComponent::default(),
-            etcd: Etcd::Local(LocalEtcd {
-                image: ImageMeta::default(),
-                data_dir: PathBuf::from("/var/lib/etcd"),
-                extra_args: vec![],
-                extra_envs: vec![],
-                server_cert_sans: vec![],
-                peer_cert_sans: vec![],
-            }),
-            dns: Dns::default(),
-            proxy_disabled: false,
-            certificates_dir: PathBuf::from("/etc/kubernetes/pki"),
-            image_repository: "registry.k8s.io".into(),
-            feature_gates: BTreeMap::new(),
-            encryption_algorithm: EncryptionAlgorithm::default(),
-            certificate_validity_period: Duration::from_secs(8760 * 3600),
-            ca_certificate_validity_period: Duration::from_secs(87600 * 3600),
-        },
-        bootstrap_tokens: vec![BootstrapToken {
-            token: Some(BootstrapTokenString::new(
-                TOKEN_ID.into(),
-                TOKEN_SECRET.into(),
-            )),
-            description: String::new(),
-            ttl: None,
-            expires: None,
-            usages: vec!["signing".into(), "authentication".into()],
-            groups: vec![cluster::BOOTSTRAPPERS_GROUP.into()],
-        }],
-        node_registration: NodeRegistration {
-            name: NODE.into(),
-            cri_socket: "unix:///var/run/containerd/containerd.sock".into(),
-            taints: None,
-            kubelet_extra_args: vec![],
-            ignore_preflight_errors: vec![],
-            image_pull_policy: "IfNotPresent".into(),
-        },
-        local_api_endpoint: ApiEndpoint {
-            advertise_address: Some("127.0.0.1".parse().unwrap()),
-            bind_port: 6443,
-        },
-        certificate_key: None,
-        upload_certs: false,
-        skip_phases: vec![],
-        timeouts: Timeouts::default(),
-        kubelet: KubeletConfigDoc::new(),
-        kube_proxy: Default::default(),
-        dry_run: false,
-    }
+    let mut cfg = defaults::init_configuration();
+    cfg.cluster.networking.pod_subnet = Some("10.244.0.0/16".parse().unwrap());
+    cfg.bootstrap_tokens[0].token = Some(BootstrapTokenString::new(
+        TOKEN_ID.into(),
+        TOKEN_SECRET.into(),
+    ));
+    cfg.bootstrap_tokens[0].ttl = None;
+    cfg.node_registration.name = NODE.into();
+    cfg.local_api_endpoint.advertise_address = Some("127.0.0.1".parse().unwrap());
+    cfg
 }
 
 /// A time that only moves when slept: waits cost nothing and stay bounded.
@@ -613,18 +565,12 @@ fn a_joining_node_verifies_cluster_info_with_the_printed_token_and_pin() {
     // And the whole join-side discovery accepts the cluster with exactly what was printed.
     let join = JoinConfiguration {
         node_registration: cfg.node_registration.clone(),
-        ca_cert_path: PathBuf::from("/etc/kubernetes/pki/ca.crt"),
-        discovery: Discovery::BootstrapToken(BootstrapTokenDiscovery {
+        ..defaults::join_configuration(Discovery::BootstrapToken(BootstrapTokenDiscovery {
             api_server_endpoint: words[2].to_string(),
             token: cluster::parse_token(words[4]).unwrap(),
             ca_cert_hashes: vec![pin],
             unsafe_skip_ca_verification: false,
-        }),
-        tls_bootstrap_token: None,
-        control_plane: None,
-        skip_phases: vec![],
-        timeouts: Timeouts::default(),
-        dry_run: false,
+        }))
     };
     let joiner = tempfile::tempdir().unwrap();
     let found = discovery::discover(
@@ -780,4 +726,148 @@ fn a_create_whose_answer_was_lost_is_recognised_as_our_own() {
         )
         .unwrap();
     assert_eq!(owner["uid"], token["metadata"]["uid"]);
+}
+
+// ---- a re-run of `kubeboot init` after a crash ---------------------------------------------
+
+/// `kubeboot init` with every offline phase (and the control-plane wait) done already.
+const ONLINE_ONLY: &str =
+    "preflight,certs,kubeconfig,etcd,control-plane,kubelet-start,wait-control-plane";
+/// A `kubeboot init` that runs longer than this is killed and the test fails.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// `kubeboot init --config <yaml> --root <root> --skip-phases <ONLINE_ONLY>`, bounded.
+fn kubeboot_init(root: &Root, config_yaml: &str) -> Run {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("init.yaml");
+    std::fs::write(&config, config_yaml).unwrap();
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubeboot"))
+        .arg("init")
+        .arg("--config")
+        .arg(&config)
+        .arg("--root")
+        .arg(root.base())
+        .args(["--skip-phases", ONLINE_ONLY])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kubeboot init ran longer than {RUN_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        code: status.code(),
+        stdout: std::fs::read_to_string(&out).unwrap(),
+        stderr: std::fs::read_to_string(&err).unwrap(),
+    }
+}
+
+#[test]
+fn a_rerun_after_a_crash_reuses_the_generated_token_and_forgets_it_once_done() {
+    let cp = ControlPlane::start();
+    cp.register_node();
+    // `kubeboot init` checks the CA files for external-CA mode; these stand-ins are only for
+    // upload-certs, which this init does not run.
+    for fake in [
+        "/etc/kubernetes/pki/front-proxy-ca.crt",
+        "/etc/kubernetes/pki/etcd/ca.crt",
+    ] {
+        cp.root.remove_file(fake).unwrap();
+    }
+    // No bootstrap token configured: init generates one.
+    let config = format!(
+        "apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint:
+  advertiseAddress: 192.0.2.10
+nodeRegistration:
+  name: {NODE}
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: {}
+",
+        KubeVersion::default_version()
+    );
+    let token_secrets = || {
+        cp.srv
+            .list_objects("v1", "secrets", Some("kube-system"))
+            .into_iter()
+            .filter(|s| s["type"] == "bootstrap.kubernetes.io/token")
+            .collect::<Vec<_>>()
+    };
+    let record = cp.root.path(kubeboot::state::GENERATED_SECRETS_FILE);
+
+    // The first attempt dies right after the token Secret was created, before cluster-info.
+    cp.srv.inject(
+        Fault::Status(403)
+            .on("/api/v1/namespaces/kube-public/configmaps")
+            .method("POST")
+            .times(1),
+    );
+    let crashed = kubeboot_init(&cp.root, &config);
+    assert_ne!(crashed.code, Some(0), "stderr:\n{}", crashed.stderr);
+    assert!(
+        crashed.stderr.contains("cluster-info"),
+        "{}",
+        crashed.stderr
+    );
+    let token = crashed
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("[bootstrap-token] Using token: "))
+        .unwrap_or_else(|| panic!("no token printed:\n{}", crashed.stdout))
+        .to_string();
+    let (id, secret) = token.split_once('.').unwrap();
+    assert_eq!(token_secrets().len(), 1);
+    let mode = std::fs::metadata(&record)
+        .unwrap_or_else(|e| panic!("the generated token is not recorded: {e}"))
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the record of the token is private");
+
+    // The re-run converges on that token: one token Secret, and the join command uses it.
+    let rerun = kubeboot_init(&cp.root, &config);
+    assert_eq!(rerun.code, Some(0), "stderr:\n{}", rerun.stderr);
+    let secrets = token_secrets();
+    assert_eq!(secrets.len(), 1, "a second token was created");
+    assert_eq!(
+        secrets[0]["metadata"]["name"],
+        format!("bootstrap-token-{id}")
+    );
+    let stored_secret = STANDARD
+        .decode(secrets[0]["data"]["token-secret"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(stored_secret, secret.as_bytes());
+    let join = rerun
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("kubeadm join "))
+        .unwrap_or_else(|| panic!("no join command:\n{}", rerun.stdout));
+    assert!(join.contains(&format!("--token {token} ")), "{join}");
+    assert!(
+        !record.exists(),
+        "the token stays on disk after init completed"
+    );
+    for run in [&crashed, &rerun] {
+        assert!(!run.stderr.contains(secret), "the token is logged");
+    }
 }

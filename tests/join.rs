@@ -22,9 +22,9 @@ use support::{
 
 use kubeboot::api::{Auth, Client, ClientIdentity, ClientOptions, RetryPolicy, Trust};
 use kubeboot::cli::TlsBootstrapMode;
+use kubeboot::config::defaults;
 use kubeboot::config::model::{
-    BootstrapTokenDiscovery, BootstrapTokenString, Discovery, JoinConfiguration, NodeRegistration,
-    Timeouts,
+    BootstrapTokenDiscovery, BootstrapTokenString, Discovery, JoinConfiguration,
 };
 use kubeboot::discovery::DiscoveryOptions;
 use kubeboot::fs::Root;
@@ -115,29 +115,17 @@ fn token(full: &str) -> BootstrapTokenString {
 }
 
 fn join_config_with(srv: &TestApiServer, token_str: &str, pins: Vec<String>) -> JoinConfiguration {
-    JoinConfiguration {
-        node_registration: NodeRegistration {
-            name: NODE.into(),
-            cri_socket: "unix:///var/run/containerd/containerd.sock".into(),
-            taints: None,
-            kubelet_extra_args: vec![],
-            ignore_preflight_errors: vec![],
-            image_pull_policy: "IfNotPresent".into(),
-        },
-        ca_cert_path: "/etc/kubernetes/pki/ca.crt".into(),
-        discovery: Discovery::BootstrapToken(BootstrapTokenDiscovery {
+    let mut cfg =
+        defaults::join_configuration(Discovery::BootstrapToken(BootstrapTokenDiscovery {
             api_server_endpoint: srv.endpoint(),
             token: token(token_str),
             ca_cert_hashes: pins,
             unsafe_skip_ca_verification: false,
-        }),
-        tls_bootstrap_token: None,
-        control_plane: None,
-        // Preflight inspects the machine running the tests; tests/preflight.rs covers it.
-        skip_phases: vec!["preflight".into()],
-        timeouts: Timeouts::default(),
-        dry_run: false,
-    }
+        }));
+    cfg.node_registration.name = NODE.into();
+    // Preflight inspects the machine running the tests; tests/preflight.rs covers it.
+    cfg.skip_phases = vec!["preflight".into()];
+    cfg
 }
 
 fn join_config(srv: &TestApiServer) -> JoinConfiguration {

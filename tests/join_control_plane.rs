@@ -25,7 +25,7 @@ use kubeboot::cluster::{self, CertificateKey, SecretOwner};
 use kubeboot::config::defaults;
 use kubeboot::config::model::{
     ApiEndpoint, BootstrapTokenDiscovery, BootstrapTokenString, ClusterConfiguration, Discovery,
-    EncryptionAlgorithm, InitConfiguration, JoinConfiguration, JoinControlPlane, Timeouts,
+    EncryptionAlgorithm, InitConfiguration, JoinConfiguration, JoinControlPlane,
 };
 use kubeboot::etcd::{self, EtcdClient, Member};
 use kubeboot::fs::Root;
@@ -166,30 +166,24 @@ fn token(full: &str) -> BootstrapTokenString {
 }
 
 fn join_config(c: &Cluster, address: IpAddr, key: Option<&str>) -> JoinConfiguration {
-    let mut node_registration = defaults::node_registration();
-    node_registration.name = JOINER.into();
-    JoinConfiguration {
-        node_registration,
-        ca_cert_path: "/etc/kubernetes/pki/ca.crt".into(),
-        discovery: Discovery::BootstrapToken(BootstrapTokenDiscovery {
+    let mut cfg =
+        defaults::join_configuration(Discovery::BootstrapToken(BootstrapTokenDiscovery {
             api_server_endpoint: c.srv.endpoint(),
             token: token(TOKEN),
             ca_cert_hashes: vec![c.srv.ca_hash()],
             unsafe_skip_ca_verification: false,
-        }),
-        tls_bootstrap_token: None,
-        control_plane: Some(JoinControlPlane {
-            local_api_endpoint: ApiEndpoint {
-                advertise_address: Some(address),
-                bind_port: 6443,
-            },
-            certificate_key: key.map(str::to_string),
-        }),
-        // Preflight inspects the machine running the tests; tests/preflight.rs covers it.
-        skip_phases: vec!["preflight".into()],
-        timeouts: Timeouts::default(),
-        dry_run: false,
-    }
+        }));
+    cfg.node_registration.name = JOINER.into();
+    cfg.control_plane = Some(JoinControlPlane {
+        local_api_endpoint: ApiEndpoint {
+            advertise_address: Some(address),
+            bind_port: 6443,
+        },
+        certificate_key: key.map(str::to_string),
+    });
+    // Preflight inspects the machine running the tests; tests/preflight.rs covers it.
+    cfg.skip_phases = vec!["preflight".into()];
+    cfg
 }
 
 /// The joining node's configuration, as the join builds it from the cluster's.

@@ -2,10 +2,10 @@
 //! phases, from fixed configurations. Nothing in these outputs may vary between runs.
 //! `KUBEBOOT_BLESS=1 cargo test --test manifests` rewrites the goldens after a reviewed change.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kubeboot::config::defaults;
 use kubeboot::config::model::*;
 use kubeboot::fs::Root;
 use kubeboot::kubelet::{self, KubeletHost};
@@ -26,57 +26,12 @@ fn env(name: &str, value: &str) -> EnvVar {
 }
 
 fn base_config() -> InitConfiguration {
-    InitConfiguration {
-        cluster: ClusterConfiguration {
-            kubernetes_version: "v1.34.2".parse().unwrap(),
-            cluster_name: "kubernetes".into(),
-            control_plane_endpoint: None,
-            networking: Networking {
-                service_subnet: "10.96.0.0/12".parse().unwrap(),
-                pod_subnet: None,
-                dns_domain: "cluster.local".into(),
-            },
-            api_server: ApiServer::default(),
-            controller_manager: ControlPlaneComponent::default(),
-            scheduler: ControlPlaneComponent::default(),
-            etcd: Etcd::Local(LocalEtcd {
-                image: ImageMeta::default(),
-                data_dir: PathBuf::from("/var/lib/etcd"),
-                extra_args: vec![],
-                extra_envs: vec![],
-                server_cert_sans: vec![],
-                peer_cert_sans: vec![],
-            }),
-            dns: Dns::default(),
-            proxy_disabled: false,
-            certificates_dir: PathBuf::from("/etc/kubernetes/pki"),
-            image_repository: "registry.k8s.io".into(),
-            feature_gates: BTreeMap::new(),
-            encryption_algorithm: EncryptionAlgorithm::Rsa2048,
-            certificate_validity_period: Duration::from_secs(8760 * 3600),
-            ca_certificate_validity_period: Duration::from_secs(87600 * 3600),
-        },
-        bootstrap_tokens: vec![],
-        node_registration: NodeRegistration {
-            name: "cp-1".into(),
-            cri_socket: "unix:///var/run/containerd/containerd.sock".into(),
-            taints: None,
-            kubelet_extra_args: vec![],
-            ignore_preflight_errors: vec![],
-            image_pull_policy: "IfNotPresent".into(),
-        },
-        local_api_endpoint: ApiEndpoint {
-            advertise_address: Some("192.168.10.11".parse().unwrap()),
-            bind_port: 6443,
-        },
-        certificate_key: None,
-        upload_certs: false,
-        skip_phases: vec![],
-        timeouts: Timeouts::default(),
-        kubelet: KubeletConfigDoc::new(),
-        kube_proxy: Default::default(),
-        dry_run: false,
-    }
+    let mut cfg = defaults::init_configuration();
+    cfg.cluster.kubernetes_version = "v1.34.2".parse().unwrap();
+    cfg.bootstrap_tokens = vec![];
+    cfg.node_registration.name = "cp-1".into();
+    cfg.local_api_endpoint.advertise_address = Some("192.168.10.11".parse().unwrap());
+    cfg
 }
 
 /// v1.34.2, ECDSA, stacked etcd, with everything a user can add to the components.

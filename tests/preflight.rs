@@ -3,9 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, TcpListener};
-use std::path::PathBuf;
-use std::time::Duration;
 
+use kubeboot::config::defaults;
 use kubeboot::config::model::*;
 use kubeboot::config::net::Cidr;
 use kubeboot::config::version::KubeVersion;
@@ -143,81 +142,30 @@ fn version(s: &str) -> KubeVersion {
 fn node_registration() -> NodeRegistration {
     NodeRegistration {
         name: "cp-1".into(),
-        cri_socket: "unix:///var/run/containerd/containerd.sock".into(),
-        taints: None,
-        kubelet_extra_args: vec![],
-        ignore_preflight_errors: vec![],
-        image_pull_policy: "IfNotPresent".into(),
+        ..defaults::node_registration()
     }
 }
 
 /// A defaulted InitConfiguration as kubeadm would hold it for `kubeadm init` with v1.34.2.
 fn init_config() -> InitConfiguration {
-    InitConfiguration {
-        cluster: ClusterConfiguration {
-            kubernetes_version: version("v1.34.2"),
-            cluster_name: "kubernetes".into(),
-            control_plane_endpoint: None,
-            networking: Networking {
-                service_subnet: "10.96.0.0/12".parse().unwrap(),
-                pod_subnet: None,
-                dns_domain: "cluster.local".into(),
-            },
-            api_server: ApiServer::default(),
-            controller_manager: ControlPlaneComponent::default(),
-            scheduler: ControlPlaneComponent::default(),
-            etcd: Etcd::Local(LocalEtcd {
-                image: ImageMeta::default(),
-                data_dir: PathBuf::from("/var/lib/etcd"),
-                extra_args: vec![],
-                extra_envs: vec![],
-                server_cert_sans: vec![],
-                peer_cert_sans: vec![],
-            }),
-            dns: Dns::default(),
-            proxy_disabled: false,
-            certificates_dir: PathBuf::from("/etc/kubernetes/pki"),
-            image_repository: "registry.k8s.io".into(),
-            feature_gates: BTreeMap::new(),
-            encryption_algorithm: EncryptionAlgorithm::Rsa2048,
-            certificate_validity_period: Duration::from_secs(8760 * 3600),
-            ca_certificate_validity_period: Duration::from_secs(87600 * 3600),
-        },
-        bootstrap_tokens: vec![],
-        node_registration: node_registration(),
-        local_api_endpoint: ApiEndpoint {
-            advertise_address: Some("10.0.0.10".parse().unwrap()),
-            bind_port: 6443,
-        },
-        certificate_key: None,
-        upload_certs: false,
-        skip_phases: vec![],
-        timeouts: Timeouts::default(),
-        kubelet: Default::default(),
-        kube_proxy: Default::default(),
-        dry_run: false,
-    }
+    let mut cfg = defaults::init_configuration();
+    cfg.cluster.kubernetes_version = version("v1.34.2");
+    cfg.bootstrap_tokens = vec![];
+    cfg.node_registration = node_registration();
+    cfg.local_api_endpoint.advertise_address = Some("10.0.0.10".parse().unwrap());
+    cfg
 }
 
 fn join_config(endpoint: &str) -> JoinConfiguration {
-    JoinConfiguration {
-        node_registration: NodeRegistration {
-            name: "worker-1".into(),
-            ..node_registration()
-        },
-        ca_cert_path: PathBuf::from("/etc/kubernetes/pki/ca.crt"),
-        discovery: Discovery::BootstrapToken(BootstrapTokenDiscovery {
+    let mut cfg =
+        defaults::join_configuration(Discovery::BootstrapToken(BootstrapTokenDiscovery {
             api_server_endpoint: endpoint.into(),
             token: BootstrapTokenString::new("abcdef".into(), "0123456789abcdef".into()),
             ca_cert_hashes: vec!["sha256:00".into()],
             unsafe_skip_ca_verification: false,
-        }),
-        tls_bootstrap_token: None,
-        control_plane: None,
-        skip_phases: vec![],
-        timeouts: Timeouts::default(),
-        dry_run: false,
-    }
+        }));
+    cfg.node_registration.name = "worker-1".into();
+    cfg
 }
 
 fn temp_root() -> (tempfile::TempDir, Root) {

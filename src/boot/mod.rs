@@ -7,16 +7,17 @@ pub mod decide;
 
 use std::net::IpAddr;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cli::{BootArgs, InitArgs, JoinArgs, TlsBootstrapMode};
+use crate::config::duration::format_go_duration;
 use crate::config::model::BootConfiguration;
 use crate::config::{self, ConfigError, HostFacts};
 use crate::fs::Root;
 use crate::service::ServiceControl;
-use crate::state::{self, ErrorReport, PhaseObserver, Recorder};
+use crate::state::{self, AbortHandle, ErrorReport, PhaseObserver, Recorder};
 use crate::userdata::{self, MetaData, Selection, SourceEnv};
-use crate::{Result, init, join, preflight};
+use crate::{ExitCode, Result, init, join, preflight};
 
 use decide::{Facts, Mode};
 
@@ -51,6 +52,7 @@ pub fn run_command(root: &Root, args: BootArgs) -> Result<()> {
 
 /// The whole first-boot job.
 pub fn run(root: &Root, opts: BootOptions) -> Result<()> {
+    let started = Instant::now();
     if state::is_done(root) {
         log::info!(
             "[boot] kubeboot already completed on this node ({} exists): nothing to do",
@@ -76,7 +78,7 @@ pub fn run(root: &Root, opts: BootOptions) -> Result<()> {
         recorder: &mut recorder,
         failed_phase: None,
     };
-    let outcome = boot(root, &opts, &mut observer);
+    let outcome = boot(root, &opts, started, &mut observer);
     let failed_phase = observer.failed_phase.take();
     match outcome {
         Ok(()) => {
@@ -99,7 +101,7 @@ pub fn run(root: &Root, opts: BootOptions) -> Result<()> {
     }
 }
 
-fn boot(root: &Root, opts: &BootOptions, observer: &mut Journaled) -> Result<()> {
+fn boot(root: &Root, opts: &BootOptions, started: Instant, observer: &mut Journaled) -> Result<()> {
     let mut loaded = None;
     observer.phase("user-data", &mut || {
         loaded = Some(userdata::load(root, &opts.sources, &opts.selection)?);
@@ -134,7 +136,10 @@ fn boot(root: &Root, opts: &BootOptions, observer: &mut Journaled) -> Result<()>
         reason: e.to_string(),
     })?;
     log::info!("[boot] Mode {mode}: {reason}");
-    let _watchdog = boot_cfg.deadlines.total.map(Watchdog::start);
+    let _watchdog = boot_cfg
+        .deadlines
+        .total
+        .map(|total| Watchdog::start(total, started, observer.recorder.abort_handle()));
 
     match mode {
         Mode::Init => {
@@ -221,24 +226,40 @@ impl PhaseObserver for Journaled<'_, '_> {
     }
 }
 
-/// Ends the process when `deadlines.total` passes, so a wedged boot cannot hang forever; the
-/// journal and `result.json` (status `running`) show how far it got, and a re-run resumes.
-/// Dropping it (the boot finished) stops it.
+/// The exit code of a boot stopped by `deadlines.total`: the cluster did not answer in time,
+/// and retrying may help.
+const DEADLINE_EXIT: ExitCode = ExitCode::Cluster;
+const DEADLINE_HINT: &str = "the phase named above took too long: check that the API server \
+    endpoint is reachable from this node and healthy, or raise deadlines.total; re-running \
+    resumes where this attempt stopped";
+
+/// Ends the attempt and the process when `deadlines.total` has passed since the boot started,
+/// so a wedged boot cannot hang forever: `result.json` and the console summary name the
+/// deadline and the phase that was running, the exit code is [`DEADLINE_EXIT`], and a re-run
+/// resumes. Dropping it (the boot finished) stops it.
 struct Watchdog {
     _cancel: mpsc::Sender<()>,
 }
 
 impl Watchdog {
-    fn start(total: Duration) -> Watchdog {
+    fn start(total: Duration, started: Instant, attempt: AbortHandle) -> Watchdog {
         let (cancel, cancelled) = mpsc::channel::<()>();
+        let left = total.saturating_sub(started.elapsed());
         std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(total) {
-                log::error!(
-                    "[boot] The total deadline of {}s passed before the boot finished; exiting. \
-                     Re-running resumes.",
-                    total.as_secs()
+            if let Err(mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(left) {
+                let message = format!(
+                    "the boot did not finish within deadlines.total ({}) of the \
+                     BootConfiguration",
+                    format_go_duration(total)
                 );
-                std::process::exit(crate::ExitCode::Cluster as i32);
+                log::error!("[boot] {message}; stopping this attempt");
+                attempt.abort(ErrorReport {
+                    class: DEADLINE_EXIT.class().to_string(),
+                    exit_code: DEADLINE_EXIT as u8,
+                    message,
+                    hint: DEADLINE_HINT.to_string(),
+                    phase: None,
+                });
             }
         });
         Watchdog { _cancel: cancel }

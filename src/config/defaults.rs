@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::model::{
-    ApiEndpoint, ApiServer, BootstrapToken, ClusterConfiguration, ControlPlaneComponent, Dns,
-    EncryptionAlgorithm, Etcd, ImageMeta, InitConfiguration, LocalEtcd, Networking,
-    NodeRegistration, Timeouts,
+    ApiEndpoint, ApiServer, BootstrapToken, ClusterConfiguration, ControlPlaneComponent, Discovery,
+    Dns, EncryptionAlgorithm, Etcd, ImageMeta, InitConfiguration, JoinConfiguration, LocalEtcd,
+    Networking, NodeRegistration, Timeouts,
 };
 use super::net::{Cidr, CidrList};
 use super::version::KubeVersion;
@@ -131,6 +131,20 @@ pub fn init_configuration() -> InitConfiguration {
     }
 }
 
+/// A worker's JoinConfiguration with kubeadm's defaults; discovery has none, so it is given.
+pub fn join_configuration(discovery: Discovery) -> JoinConfiguration {
+    JoinConfiguration {
+        node_registration: node_registration(),
+        ca_cert_path: PathBuf::from(CA_CERT_PATH),
+        discovery,
+        tls_bootstrap_token: None,
+        control_plane: None,
+        skip_phases: Vec::new(),
+        timeouts: Timeouts::default(),
+        dry_run: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +204,11 @@ mod tests {
             240
         );
         assert_eq!(c.timeouts.discovery.as_secs(), 300);
+
+        let j = join_configuration(Discovery::File("/discovery.conf".into()));
+        assert_eq!(j.ca_cert_path, PathBuf::from("/etc/kubernetes/pki/ca.crt"));
+        assert_eq!(j.node_registration, node_registration());
+        assert_eq!(j.control_plane, None);
+        assert_eq!(j.timeouts, Timeouts::default());
     }
 }

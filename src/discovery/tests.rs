@@ -8,9 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::*;
 use crate::api::testserver::{TestCa, TestRequest, TestResponse, TestServer};
-use crate::config::model::{
-    BootstrapTokenDiscovery, BootstrapTokenString, NodeRegistration, Timeouts,
-};
+use crate::config::model::{BootstrapTokenDiscovery, BootstrapTokenString};
 use crate::retry::FakeClock;
 
 const TOKEN_ID: &str = "abcdef";
@@ -23,23 +21,9 @@ fn token() -> BootstrapTokenString {
 }
 
 fn join_config(discovery: Discovery) -> JoinConfiguration {
-    JoinConfiguration {
-        node_registration: NodeRegistration {
-            name: "testnode".into(),
-            cri_socket: "unix:///var/run/containerd/containerd.sock".into(),
-            taints: None,
-            kubelet_extra_args: vec![],
-            ignore_preflight_errors: vec![],
-            image_pull_policy: "IfNotPresent".into(),
-        },
-        ca_cert_path: "/etc/kubernetes/pki/ca.crt".into(),
-        discovery,
-        tls_bootstrap_token: None,
-        control_plane: None,
-        skip_phases: vec![],
-        timeouts: Timeouts::default(),
-        dry_run: false,
-    }
+    let mut cfg = crate::config::defaults::join_configuration(discovery);
+    cfg.node_registration.name = "testnode".into();
+    cfg
 }
 
 fn token_discovery(endpoint: &str, pins: &[String]) -> JoinConfiguration {

@@ -823,15 +823,12 @@ mod tests {
             kubelet_config_map: "kubelet-config".into(),
         };
         let join = JoinConfiguration {
-            node_registration: crate::config::defaults::node_registration(),
-            ca_cert_path: "/etc/kubernetes/pki/ca.crt".into(),
-            discovery: crate::config::model::Discovery::File("/discovery.conf".into()),
-            tls_bootstrap_token: None,
-            control_plane: None,
             skip_phases: vec!["preflight".into()],
-            timeouts: Default::default(),
-            dry_run: false,
+            ..crate::config::defaults::join_configuration(crate::config::model::Discovery::File(
+                "/discovery.conf".into(),
+            ))
         };
+
         let cp = JoinControlPlane {
             local_api_endpoint: ApiEndpoint {
                 advertise_address: Some("10.0.0.2".parse().unwrap()),

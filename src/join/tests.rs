@@ -19,9 +19,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::ExitCode;
 use crate::api::testserver::{TestCa, TestRequest, TestResponse, TestServer};
-use crate::config::model::{
-    BootstrapTokenDiscovery, BootstrapTokenString, Discovery, NodeRegistration, Timeouts,
-};
+use crate::config::model::{BootstrapTokenDiscovery, BootstrapTokenString, Discovery};
 use crate::discovery::{jws, pin};
 use crate::preflight::{Cgroups, Host, ServiceState};
 use crate::retry::FakeClock;
@@ -304,28 +302,17 @@ fn token() -> BootstrapTokenString {
 }
 
 fn join_config(cluster: &FakeCluster) -> JoinConfiguration {
-    JoinConfiguration {
-        node_registration: NodeRegistration {
-            name: NODE.into(),
-            cri_socket: "unix:///var/run/containerd/containerd.sock".into(),
-            taints: None,
-            kubelet_extra_args: vec![],
-            ignore_preflight_errors: vec![],
-            image_pull_policy: "IfNotPresent".into(),
-        },
-        ca_cert_path: "/etc/kubernetes/pki/ca.crt".into(),
-        discovery: Discovery::BootstrapToken(BootstrapTokenDiscovery {
+    let mut cfg = crate::config::defaults::join_configuration(Discovery::BootstrapToken(
+        BootstrapTokenDiscovery {
             api_server_endpoint: cluster.server.endpoint(),
             token: token(),
             ca_cert_hashes: cluster.pins(),
             unsafe_skip_ca_verification: false,
-        }),
-        tls_bootstrap_token: None,
-        control_plane: None,
-        skip_phases: vec!["preflight".into()],
-        timeouts: Timeouts::default(),
-        dry_run: false,
-    }
+        },
+    ));
+    cfg.node_registration.name = NODE.into();
+    cfg.skip_phases = vec!["preflight".into()];
+    cfg
 }
 
 /// Options for a sandbox: no services, a virtual clock (no real waiting), short deadlines.

@@ -215,29 +215,12 @@ pub(crate) mod testutil {
     pub(crate) use crate::cluster::tests_support::cluster_config as cluster;
 
     pub fn init_config() -> InitConfiguration {
-        InitConfiguration {
-            cluster: cluster(),
-            bootstrap_tokens: vec![],
-            node_registration: NodeRegistration {
-                name: "cp-1".into(),
-                cri_socket: "unix:///var/run/containerd/containerd.sock".into(),
-                taints: None,
-                kubelet_extra_args: vec![],
-                ignore_preflight_errors: vec![],
-                image_pull_policy: "IfNotPresent".into(),
-            },
-            local_api_endpoint: ApiEndpoint {
-                advertise_address: Some("192.168.10.11".parse().unwrap()),
-                bind_port: 6443,
-            },
-            certificate_key: None,
-            upload_certs: false,
-            skip_phases: vec![],
-            timeouts: Timeouts::default(),
-            kubelet: KubeletConfigDoc::new(),
-            kube_proxy: Default::default(),
-            dry_run: false,
-        }
+        let mut cfg = crate::config::defaults::init_configuration();
+        cfg.cluster = cluster();
+        cfg.bootstrap_tokens = vec![];
+        cfg.node_registration.name = "cp-1".into();
+        cfg.local_api_endpoint.advertise_address = Some("192.168.10.11".parse().unwrap());
+        cfg
     }
 
     pub fn local_control_plane(cfg: &InitConfiguration) -> super::LocalControlPlane<'_> {

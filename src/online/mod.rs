@@ -20,6 +20,8 @@
 //!
 //! Secrets: token secrets and the certificate key go to [`OnlineContext::out`] (the user's
 //! stdout, as kubeadm prints them) and nowhere else: never to the log, errors or `Debug`.
+//! Generated ones are also kept in a 0600 file until init completes, so that a re-run after a
+//! crash reuses them ([`prepare_secrets`]).
 //!
 //! Use: decide the secrets once ([`prepare_secrets`]: missing token values, the certificate
 //! key), then run each phase with [`run_phase`] (clients from the root's admin.conf), or build
@@ -32,6 +34,7 @@ mod apply;
 mod finalize;
 mod node;
 mod phases;
+mod secrets;
 mod wait;
 
 use std::cell::RefCell;
@@ -57,6 +60,7 @@ pub use finalize::{KUBELET_CLIENT_CURRENT, KUBELET_CONF, kubelet_finalize};
 pub use phases::{
     addon, bootstrap_token, mark_control_plane, show_join_command, upload_certs, upload_config,
 };
+pub use secrets::{Generated, discard_generated_secrets, prepare_secrets};
 pub use wait::{WAIT_FOR_ALL_CONTROL_PLANE_COMPONENTS, WaitOptions, wait_control_plane};
 
 /// The online phases in kubeadm's order, with their sub-phases.
@@ -179,22 +183,6 @@ impl<'a> OnlineContext<'a> {
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
             .map_err(Error::Output)
-    }
-}
-
-/// Decides, once per init, what the phases must agree on: a value for every bootstrap token
-/// without one (kubeadm generates the default token), and the certificate key: the configured
-/// one, or with `upload_certs` a new random one. Keep the returned key for
-/// [`OnlineContext::certificate_key`]; it is not written back into `cfg`.
-pub fn prepare_secrets(
-    cfg: &mut InitConfiguration,
-    upload_certs: bool,
-) -> Result<Option<CertificateKey>> {
-    cluster::fill_missing_tokens(&mut cfg.bootstrap_tokens)?;
-    match cfg.certificate_key.as_deref().filter(|k| !k.is_empty()) {
-        Some(hex) => Ok(Some(CertificateKey::parse(hex)?)),
-        None if upload_certs => Ok(Some(CertificateKey::generate()?)),
-        None => Ok(None),
     }
 }
 
@@ -334,6 +322,12 @@ pub enum Error {
     )]
     TokenMissing(usize),
     #[error(
+        "{path} does not hold the secrets an unfinished init generated in the expected form; \
+         delete it and run init again (a bootstrap token created with it stays valid until it \
+         expires; 'kubeadm token delete <id>' removes it sooner)"
+    )]
+    GeneratedSecretsCorrupt { path: &'static str },
+    #[error(
         "--upload-certs needs a certificate key: none was configured or generated (certificateKey, \
          --certificate-key)"
     )]
@@ -392,9 +386,10 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Api(e) => e.exit_code(),
-            Error::Cluster(cluster::Error::Fs(_)) | Error::Fs(_) | Error::Kubeconfig { .. } => {
-                ExitCode::Filesystem
-            }
+            Error::Cluster(cluster::Error::Fs(_))
+            | Error::Fs(_)
+            | Error::Kubeconfig { .. }
+            | Error::GeneratedSecretsCorrupt { .. } => ExitCode::Filesystem,
             Error::Cluster(_) | Error::TokenMissing(_) | Error::NoCertificateKey => {
                 ExitCode::Config
             }

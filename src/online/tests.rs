@@ -186,11 +186,8 @@ pub(crate) fn config() -> InitConfiguration {
             "abcdef".into(),
             "0123456789abcdef".into(),
         )),
-        description: String::new(),
         ttl: None,
-        expires: None,
-        usages: vec!["signing".into(), "authentication".into()],
-        groups: vec![cluster::BOOTSTRAPPERS_GROUP.into()],
+        ..crate::config::defaults::bootstrap_token()
     }];
     cfg
 }
@@ -542,16 +539,19 @@ fn sub_phases_are_checked_and_secrets_prepared_once() {
 
     let mut cfg = config();
     cfg.bootstrap_tokens[0].token = None;
-    assert_eq!(prepare_secrets(&mut cfg, false).unwrap(), None);
+    let prepare = |cfg: &mut InitConfiguration, upload_certs| {
+        prepare_secrets(&root, cfg, upload_certs, Generated::Ephemeral)
+    };
+    assert_eq!(prepare(&mut cfg, false).unwrap(), None);
     assert!(cfg.bootstrap_tokens[0].token.is_some());
-    assert!(prepare_secrets(&mut cfg, true).unwrap().is_some());
+    assert!(prepare(&mut cfg, true).unwrap().is_some());
     cfg.certificate_key = Some("ef".repeat(32));
     assert_eq!(
-        prepare_secrets(&mut cfg, true).unwrap().unwrap().to_hex(),
+        prepare(&mut cfg, true).unwrap().unwrap().to_hex(),
         "ef".repeat(32)
     );
     cfg.certificate_key = Some("nothex".into());
-    assert!(prepare_secrets(&mut cfg, true).is_err());
+    assert!(prepare(&mut cfg, true).is_err());
 
     let mut cfg = config();
     cfg.bootstrap_tokens[0].token = None;
