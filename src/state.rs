@@ -3,6 +3,7 @@
 //! journal so a re-run after a failure or crash knows where the last attempt stopped, and the
 //! `done` marker, written only after success, that makes every later boot a no-op.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,9 @@ pub struct PhaseRecord {
     pub name: String,
     pub duration_ms: u64,
     pub finished_at: String,
+    /// The attempt that completed the phase (0 in a journal written before it was recorded).
+    #[serde(default)]
+    pub attempt: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,7 +85,11 @@ pub struct Journal {
 
 impl Journal {
     pub fn is_completed(&self, phase: &str) -> bool {
-        self.completed.iter().any(|p| p.name == phase)
+        self.completed(phase).is_some()
+    }
+
+    pub fn completed(&self, phase: &str) -> Option<&PhaseRecord> {
+        self.completed.iter().find(|p| p.name == phase)
     }
 }
 
@@ -112,8 +120,21 @@ fn write_json<T: Serialize>(root: &Root, path: &'static str, value: &T) -> Resul
         reason: e.to_string(),
     })?;
     bytes.push(b'\n');
+    root.write_atomic(path, &bytes, mode::PRIVATE)?;
+    Ok(())
+}
+
+/// The state directory, 0700 even when the image or an older kubeboot created it wider: the
+/// report names nodes, endpoints and errors that are nobody else's business.
+fn private_state_dir(root: &Root) -> Result<(), Error> {
     root.create_dir_all(STATE_DIR, mode::PRIVATE_DIR)?;
-    root.write_atomic(path, &bytes, mode::PUBLIC)?;
+    let private = std::fs::Permissions::from_mode(mode::PRIVATE_DIR);
+    std::fs::set_permissions(root.path(STATE_DIR), private).map_err(|source| FsError {
+        op: "restrict the permissions of",
+        path: STATE_DIR.into(),
+        root: root.base().to_path_buf(),
+        source,
+    })?;
     Ok(())
 }
 
@@ -126,17 +147,31 @@ pub fn read_result(root: &Root) -> Result<Option<BootResult>, Error> {
 }
 
 /// Records one boot attempt: every change is written through at once, so a crash leaves the
-/// last known state on disk for the console, monitoring and the next attempt.
+/// last known state on disk for the console, monitoring and the next attempt. A dry run's
+/// recorder writes nothing: a rehearsal must not pass for an earlier attempt of the real boot.
 pub struct Recorder<'a> {
     root: &'a Root,
     result: BootResult,
     journal: Journal,
+    persist: bool,
 }
 
 impl<'a> Recorder<'a> {
     /// Starts an attempt, carrying over the journal of earlier ones.
     pub fn start(root: &'a Root) -> Result<Self, Error> {
-        let mut journal: Journal = read_json(root, JOURNAL_FILE)?.unwrap_or_default();
+        let journal: Journal = read_json(root, JOURNAL_FILE)?.unwrap_or_default();
+        private_state_dir(root)?;
+        let rec = Recorder::new(root, journal, true);
+        rec.flush()?;
+        Ok(rec)
+    }
+
+    /// Starts a dry run: a first attempt kept in memory, for the summary only.
+    pub fn dry_run(root: &'a Root) -> Self {
+        Recorder::new(root, Journal::default(), false)
+    }
+
+    fn new(root: &'a Root, mut journal: Journal, persist: bool) -> Self {
         journal.attempts += 1;
         let result = BootResult {
             status: Status::Running,
@@ -151,13 +186,12 @@ impl<'a> Recorder<'a> {
             finished_at: None,
             attempt: journal.attempts,
         };
-        let rec = Recorder {
+        Recorder {
             root,
             result,
             journal,
-        };
-        rec.flush()?;
-        Ok(rec)
+            persist,
+        }
     }
 
     pub fn journal(&self) -> &Journal {
@@ -169,6 +203,9 @@ impl<'a> Recorder<'a> {
     }
 
     fn flush(&self) -> Result<(), Error> {
+        if !self.persist {
+            return Ok(());
+        }
         write_json(self.root, JOURNAL_FILE, &self.journal)?;
         write_json(self.root, RESULT_FILE, &self.result)
     }
@@ -200,6 +237,7 @@ impl<'a> Recorder<'a> {
             name: name.to_string(),
             duration_ms: duration_ms(started.elapsed()),
             finished_at: now_rfc3339(),
+            attempt: self.result.attempt,
         };
         self.journal.completed.retain(|p| p.name != name);
         self.journal.completed.push(record.clone());
@@ -214,16 +252,18 @@ impl<'a> Recorder<'a> {
 
     /// Ends the attempt with success and writes the `done` marker last, unless this was a dry
     /// run: a rehearsal must not stop the real first boot from running.
-    pub fn succeed(mut self, dry_run: bool) -> Result<BootResult, Error> {
+    pub fn succeed(mut self) -> Result<BootResult, Error> {
         self.result.status = Status::Done;
         self.result.finished_at = Some(now_rfc3339());
         self.flush()?;
-        if dry_run {
-            log::info!("[boot] Dry run: {DONE_MARKER} is not written, so a real boot still runs");
+        if !self.persist {
+            log::info!(
+                "[boot] Dry run: nothing is recorded in {STATE_DIR}, so a real boot still runs"
+            );
         } else {
             let stamp = self.result.finished_at.as_deref().unwrap_or("");
             self.root
-                .write_atomic(DONE_MARKER, stamp.as_bytes(), mode::PUBLIC)?;
+                .write_atomic(DONE_MARKER, stamp.as_bytes(), mode::PRIVATE)?;
         }
         Ok(self.result)
     }
@@ -358,7 +398,7 @@ mod tests {
         rec.phase("certs/ca", || Ok::<_, ()>(())).unwrap();
         rec.phase("certs/sa", || Ok::<_, ()>(())).unwrap();
         assert!(!is_done(&root));
-        let result = rec.succeed(false).unwrap();
+        let result = rec.succeed().unwrap();
         assert!(is_done(&root));
         let on_disk = read_result(&root).unwrap().unwrap();
         assert_eq!(on_disk, result);
@@ -371,12 +411,21 @@ mod tests {
     }
 
     #[test]
-    fn a_dry_run_does_not_mark_the_node_done() {
+    fn a_dry_run_records_nothing_and_does_not_mark_the_node_done() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path());
-        let result = Recorder::start(&root).unwrap().succeed(true).unwrap();
+        let mut rec = Recorder::dry_run(&root);
+        rec.set_plan("init", "BootConfiguration sets mode: init", "cp-0")
+            .unwrap();
+        rec.phase("preflight", || Ok::<_, ()>(())).unwrap();
+        let result = rec.succeed().unwrap();
         assert_eq!(result.status, Status::Done);
+        assert_eq!(result.phases[0].name, "preflight");
         assert!(!is_done(&root));
+        assert!(
+            !root.exists(STATE_DIR),
+            "a dry run records nothing a real boot would read as an earlier attempt"
+        );
     }
 
     #[test]
@@ -397,6 +446,38 @@ mod tests {
         assert_eq!(again.result().attempt, 2);
         assert!(again.journal().is_completed("certs"));
         assert!(!again.journal().is_completed("discovery"));
+    }
+
+    fn mode_of(root: &Root, path: &str) -> u32 {
+        std::fs::metadata(root.path(path)).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn state_files_are_private_and_an_existing_state_dir_is_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        root.create_dir_all(STATE_DIR, mode::DIR).unwrap();
+        assert_eq!(mode_of(&root, STATE_DIR), 0o755);
+        Recorder::start(&root).unwrap().succeed().unwrap();
+        assert_eq!(mode_of(&root, STATE_DIR), 0o700);
+        for file in [RESULT_FILE, JOURNAL_FILE, DONE_MARKER] {
+            assert_eq!(mode_of(&root, file), 0o600, "{file}");
+        }
+    }
+
+    #[test]
+    fn the_journal_names_the_attempt_that_completed_each_phase() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let mut rec = Recorder::start(&root).unwrap();
+        rec.phase("preflight", || Ok::<_, ()>(())).unwrap();
+        rec.fail(report()).unwrap();
+        let mut rec = Recorder::start(&root).unwrap();
+        rec.phase("discovery", || Ok::<_, ()>(())).unwrap();
+        rec.fail(report()).unwrap();
+        let third = Recorder::start(&root).unwrap();
+        assert_eq!(third.journal().completed("preflight").unwrap().attempt, 1);
+        assert_eq!(third.journal().completed("discovery").unwrap().attempt, 2);
     }
 
     #[test]

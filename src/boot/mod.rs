@@ -51,14 +51,33 @@ pub fn run_command(root: &Root, args: BootArgs) -> Result<()> {
 
 /// The whole first-boot job.
 pub fn run(root: &Root, opts: BootOptions) -> Result<()> {
+    run_reported(root, opts).1
+}
+
+/// [`run`], also returning the attempt's report (`None` when the node was already done): what
+/// `result.json` holds, or on a dry run, which records nothing, what it would hold.
+pub fn run_reported(root: &Root, opts: BootOptions) -> (Option<state::BootResult>, Result<()>) {
     if state::is_done(root) {
         log::info!(
             "[boot] kubeboot already completed on this node ({} exists): nothing to do",
             state::DONE_MARKER
         );
-        return Ok(());
+        return (None, Ok(()));
     }
-    let mut recorder = Recorder::start(root)?;
+    // Read before this attempt overwrites it: where the last attempt failed.
+    let previous = if opts.dry_run {
+        None
+    } else {
+        state::read_result(root).ok().flatten()
+    };
+    let mut recorder = if opts.dry_run {
+        Recorder::dry_run(root)
+    } else {
+        match Recorder::start(root) {
+            Ok(recorder) => recorder,
+            Err(e) => return (None, Err(e.into())),
+        }
+    };
     let attempt = recorder.result().attempt;
     if attempt > 1 {
         let done: Vec<&str> = recorder
@@ -72,34 +91,77 @@ pub fn run(root: &Root, opts: BootOptions) -> Result<()> {
             list(&done)
         );
     }
+    let resume = Resume::from_earlier(recorder.journal(), previous.as_ref());
     let mut observer = Journaled {
         recorder: &mut recorder,
         failed_phase: None,
+        preflight_passed_on: resume.preflight_passed_on,
     };
-    let outcome = boot(root, &opts, &mut observer);
+    let outcome = boot(root, &opts, &resume, &mut observer);
     let failed_phase = observer.failed_phase.take();
-    match outcome {
-        Ok(()) => {
-            let result = recorder.succeed(opts.dry_run)?;
+    let recorded = match &outcome {
+        Ok(()) => recorder.succeed(),
+        Err(e) => recorder.fail(ErrorReport {
+            class: e.class().to_string(),
+            exit_code: e.exit_code() as u8,
+            message: e.to_string(),
+            hint: e.hint().to_string(),
+            phase: failed_phase,
+        }),
+    };
+    match recorded {
+        Ok(result) => {
             eprintln!("{}", state::summary(&result, root.base()));
-            Ok(())
+            (Some(result), outcome)
         }
-        Err(e) => {
-            let report = ErrorReport {
-                class: e.class().to_string(),
-                exit_code: e.exit_code() as u8,
-                message: e.to_string(),
-                hint: e.hint().to_string(),
-                phase: failed_phase,
-            };
-            let result = recorder.fail(report)?;
-            eprintln!("{}", state::summary(&result, root.base()));
-            Err(e)
+        // The boot's own error says more than the failure to record it.
+        Err(record) => match outcome {
+            Ok(()) => (None, Err(record.into())),
+            Err(e) => {
+                log::error!("[boot] cannot record the outcome: {record}");
+                (None, Err(e))
+            }
+        },
+    }
+}
+
+/// What earlier attempts of this boot got through, so that a re-run does not trip over their
+/// work: every phase is idempotent, but checks that a node is still untouched are not.
+#[derive(Debug, Default)]
+struct Resume {
+    /// The attempt whose preflight checks passed. The phases after them wrote the files and
+    /// started the components (manifests, etcd data, ports 6443, 2379, 10250, ...) that the
+    /// checks would now refuse as someone else's.
+    preflight_passed_on: Option<u32>,
+    /// A control-plane join got past its control-plane checks (the start of
+    /// `control-plane-prepare`), which its certificates, kubeconfigs and manifests would fail.
+    control_plane_checks_passed: bool,
+    /// `kubelet-start` completed: the kubelet may have registered this node as a Ready Node.
+    kubelet_started: bool,
+}
+
+impl Resume {
+    fn from_earlier(journal: &state::Journal, previous: Option<&state::BootResult>) -> Resume {
+        let failed_after_checks_in = |phase: &str| {
+            previous
+                .and_then(|r| r.error.as_ref())
+                .is_some_and(|e| e.phase.as_deref() == Some(phase) && e.class != "preflight")
+        };
+        Resume {
+            preflight_passed_on: journal.completed("preflight").map(|p| p.attempt),
+            control_plane_checks_passed: journal.is_completed("control-plane-prepare")
+                || failed_after_checks_in("control-plane-prepare"),
+            kubelet_started: journal.is_completed("kubelet-start"),
         }
     }
 }
 
-fn boot(root: &Root, opts: &BootOptions, observer: &mut Journaled) -> Result<()> {
+fn boot(
+    root: &Root,
+    opts: &BootOptions,
+    resume: &Resume,
+    observer: &mut Journaled,
+) -> Result<()> {
     let mut loaded = None;
     observer.phase("user-data", &mut || {
         loaded = Some(userdata::load(root, &opts.sources, &opts.selection)?);
@@ -134,6 +196,8 @@ fn boot(root: &Root, opts: &BootOptions, observer: &mut Journaled) -> Result<()>
         reason: e.to_string(),
     })?;
     log::info!("[boot] Mode {mode}: {reason}");
+    // Started after the user-data phase: seed media were mounted and unmounted in it, so the
+    // watchdog's exit, which skips destructors, cannot leave them mounted.
     let _watchdog = boot_cfg.deadlines.total.map(Watchdog::start);
 
     match mode {
@@ -148,6 +212,13 @@ fn boot(root: &Root, opts: &BootOptions, observer: &mut Journaled) -> Result<()>
         Mode::Join | Mode::JoinControlPlane => {
             let mut cfg = config::join_from_documents(&docs, &join_args(opts), &host)?;
             apply_deadlines(&mut cfg, &boot_cfg);
+            if resume.control_plane_checks_passed && !cfg.skip_phases.iter().any(|p| p == "preflight") {
+                log::info!(
+                    "[preflight] The control-plane pre-flight checks passed in an earlier attempt; \
+                     not running them again on the files and components it left"
+                );
+                cfg.skip_phases.push("preflight".into());
+            }
             observer
                 .recorder
                 .set_plan(&mode.to_string(), &reason, &cfg.node_registration.name)?;
@@ -155,6 +226,7 @@ fn boot(root: &Root, opts: &BootOptions, observer: &mut Journaled) -> Result<()>
                 join::JoinOptions::new(root, opts.dry_run, TlsBootstrapMode::Kubeboot);
             join_opts.services =
                 ServiceControl::for_run(root, opts.dry_run, boot_cfg.start_kubelet);
+            join_opts.resumed_after_kubelet_start = resume.kubelet_started;
             let outcome = join::run_observed(root, &cfg, &join_opts, observer)?;
             if !outcome.planned_requests.is_empty() {
                 print!("{}", join::planned_requests_yaml(&outcome.planned_requests));
@@ -205,10 +277,26 @@ fn apply_deadlines(cfg: &mut config::model::JoinConfiguration, boot: &BootConfig
 struct Journaled<'r, 'a> {
     recorder: &'r mut Recorder<'a>,
     failed_phase: Option<String>,
+    /// Skip `preflight`: it passed on this attempt (see [`Resume`]).
+    preflight_passed_on: Option<u32>,
 }
 
 impl PhaseObserver for Journaled<'_, '_> {
     fn phase(&mut self, name: &str, run: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        if name == "preflight"
+            && let Some(attempt) = self.preflight_passed_on
+        {
+            let on = if attempt > 0 {
+                format!("on attempt {attempt}")
+            } else {
+                "in an earlier attempt".into()
+            };
+            log::info!(
+                "[preflight] Pre-flight checks passed {on}; not running them again: the files \
+                 and components written and started since would fail them"
+            );
+            return Ok(());
+        }
         if self.recorder.journal().is_completed(name) {
             log::info!(
                 "[boot] Phase {name} completed in an earlier attempt; running it again to verify"
