@@ -449,7 +449,11 @@ mod tests {
     }
 
     fn mode_of(root: &Root, path: &str) -> u32 {
-        std::fs::metadata(root.path(path)).unwrap().permissions().mode() & 0o777
+        std::fs::metadata(root.path(path))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
     }
 
     #[test]

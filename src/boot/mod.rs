@@ -156,12 +156,7 @@ impl Resume {
     }
 }
 
-fn boot(
-    root: &Root,
-    opts: &BootOptions,
-    resume: &Resume,
-    observer: &mut Journaled,
-) -> Result<()> {
+fn boot(root: &Root, opts: &BootOptions, resume: &Resume, observer: &mut Journaled) -> Result<()> {
     let mut loaded = None;
     observer.phase("user-data", &mut || {
         loaded = Some(userdata::load(root, &opts.sources, &opts.selection)?);
@@ -212,7 +207,9 @@ fn boot(
         Mode::Join | Mode::JoinControlPlane => {
             let mut cfg = config::join_from_documents(&docs, &join_args(opts), &host)?;
             apply_deadlines(&mut cfg, &boot_cfg);
-            if resume.control_plane_checks_passed && !cfg.skip_phases.iter().any(|p| p == "preflight") {
+            if resume.control_plane_checks_passed
+                && !cfg.skip_phases.iter().any(|p| p == "preflight")
+            {
                 log::info!(
                     "[preflight] The control-plane pre-flight checks passed in an earlier attempt; \
                      not running them again on the files and components it left"
@@ -354,5 +351,82 @@ fn list(names: &[&str]) -> String {
         "none".into()
     } else {
         names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{BootResult, ErrorReport, Journal, PhaseRecord, Status};
+
+    fn journal(phases: &[(&str, u32)]) -> Journal {
+        Journal {
+            completed: phases
+                .iter()
+                .map(|(name, attempt)| PhaseRecord {
+                    name: name.to_string(),
+                    duration_ms: 1,
+                    finished_at: "2026-01-01T00:00:00Z".into(),
+                    attempt: *attempt,
+                })
+                .collect(),
+            attempts: 2,
+        }
+    }
+
+    fn failed_in(phase: &str, class: &str) -> BootResult {
+        BootResult {
+            status: Status::Error,
+            mode: Some("join-control-plane".into()),
+            mode_reason: None,
+            node_name: None,
+            datasource: None,
+            phases: Vec::new(),
+            error: Some(ErrorReport {
+                class: class.into(),
+                exit_code: 7,
+                message: "m".into(),
+                hint: "h".into(),
+                phase: Some(phase.into()),
+            }),
+            kubeboot_version: String::new(),
+            started_at: String::new(),
+            finished_at: None,
+            attempt: 2,
+        }
+    }
+
+    #[test]
+    fn a_first_attempt_skips_nothing() {
+        let resume = Resume::from_earlier(&Journal::default(), None);
+        assert_eq!(resume.preflight_passed_on, None);
+        assert!(!resume.control_plane_checks_passed && !resume.kubelet_started);
+    }
+
+    #[test]
+    fn a_control_plane_join_failing_after_kubelet_start_skips_every_check_of_a_fresh_node() {
+        let done = journal(&[
+            ("preflight", 1),
+            ("discovery", 1),
+            ("kubelet-config", 1),
+            ("control-plane-prepare", 1),
+            ("tls-bootstrap", 2),
+            ("kubelet-start", 2),
+        ]);
+        let resume = Resume::from_earlier(&done, Some(&failed_in("control-plane-join", "cluster")));
+        assert_eq!(resume.preflight_passed_on, Some(1));
+        assert!(resume.control_plane_checks_passed && resume.kubelet_started);
+    }
+
+    #[test]
+    fn control_plane_checks_are_skipped_only_once_they_passed() {
+        let before = journal(&[("preflight", 1), ("discovery", 1), ("kubelet-config", 1)]);
+        // check-etcd failed after the manifests were written: the checks had passed.
+        let etcd_down = failed_in("control-plane-prepare", "cluster");
+        assert!(Resume::from_earlier(&before, Some(&etcd_down)).control_plane_checks_passed);
+        // The checks themselves failed: they must run again.
+        let port_taken = failed_in("control-plane-prepare", "preflight");
+        assert!(!Resume::from_earlier(&before, Some(&port_taken)).control_plane_checks_passed);
+        assert!(!Resume::from_earlier(&before, None).control_plane_checks_passed);
     }
 }
