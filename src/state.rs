@@ -5,6 +5,7 @@
 //! that generated a bootstrap token keeps it in its own 0600 file until it completes
 //! ([`GENERATED_SECRETS_FILE`]).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -45,6 +46,9 @@ pub struct PhaseRecord {
     pub name: String,
     pub duration_ms: u64,
     pub finished_at: String,
+    /// The attempt that completed the phase (0 in a journal written before it was recorded).
+    #[serde(default)]
+    pub attempt: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,7 +110,11 @@ pub struct Journal {
 
 impl Journal {
     pub fn is_completed(&self, phase: &str) -> bool {
-        self.completed.iter().any(|p| p.name == phase)
+        self.completed(phase).is_some()
+    }
+
+    pub fn completed(&self, phase: &str) -> Option<&PhaseRecord> {
+        self.completed.iter().find(|p| p.name == phase)
     }
 }
 
@@ -137,8 +145,21 @@ fn write_json<T: Serialize>(root: &Root, path: &'static str, value: &T) -> Resul
         reason: e.to_string(),
     })?;
     bytes.push(b'\n');
+    root.write_atomic(path, &bytes, mode::PRIVATE)?;
+    Ok(())
+}
+
+/// The state directory, 0700 even when the image or an older kubeboot created it wider: the
+/// report names nodes, endpoints and errors that are nobody else's business.
+fn private_state_dir(root: &Root) -> Result<(), Error> {
     root.create_dir_all(STATE_DIR, mode::PRIVATE_DIR)?;
-    root.write_atomic(path, &bytes, mode::PUBLIC)?;
+    let private = std::fs::Permissions::from_mode(mode::PRIVATE_DIR);
+    std::fs::set_permissions(root.path(STATE_DIR), private).map_err(|source| FsError {
+        op: "restrict the permissions of",
+        path: STATE_DIR.into(),
+        root: root.base().to_path_buf(),
+        source,
+    })?;
     Ok(())
 }
 
@@ -151,12 +172,15 @@ pub fn read_result(root: &Root) -> Result<Option<BootResult>, Error> {
 }
 
 /// Records one boot attempt: every change is written through at once, so a crash leaves the
-/// last known state on disk for the console, monitoring and the next attempt.
+/// last known state on disk for the console, monitoring and the next attempt. A dry run's
+/// recorder writes nothing: a rehearsal must not pass for an earlier attempt of the real boot.
 pub struct Recorder<'a> {
     root: &'a Root,
     result: BootResult,
     journal: Journal,
     progress: Arc<Mutex<Progress>>,
+    /// False for a dry run: nothing is written.
+    persist: bool,
 }
 
 /// What the recorder shares with an [`AbortHandle`] on another thread. Its lock is held for
@@ -177,17 +201,28 @@ fn lock(progress: &Mutex<Progress>) -> MutexGuard<'_, Progress> {
 impl<'a> Recorder<'a> {
     /// Starts an attempt, carrying over the journal of earlier ones.
     pub fn start(root: &'a Root) -> Result<Self, Error> {
-        let mut journal: Journal = read_json(root, JOURNAL_FILE)?.unwrap_or_default();
+        let journal: Journal = read_json(root, JOURNAL_FILE)?.unwrap_or_default();
+        private_state_dir(root)?;
+        let rec = Recorder::new(root, journal, true);
+        rec.flush()?;
+        Ok(rec)
+    }
+
+    /// Starts a dry run: a first attempt kept in memory, for the summary only.
+    pub fn dry_run(root: &'a Root) -> Self {
+        Recorder::new(root, Journal::default(), false)
+    }
+
+    fn new(root: &'a Root, mut journal: Journal, persist: bool) -> Self {
         journal.attempts += 1;
         let result = BootResult::running(journal.attempts);
-        let rec = Recorder {
+        Recorder {
             root,
             result,
             journal,
             progress: Arc::default(),
-        };
-        rec.flush()?;
-        Ok(rec)
+            persist,
+        }
     }
 
     pub fn journal(&self) -> &Journal {
@@ -203,6 +238,7 @@ impl<'a> Recorder<'a> {
         AbortHandle {
             root: self.root.clone(),
             progress: Arc::clone(&self.progress),
+            persist: self.persist,
         }
     }
 
@@ -212,6 +248,9 @@ impl<'a> Recorder<'a> {
     }
 
     fn write(&self) -> Result<(), Error> {
+        if !self.persist {
+            return Ok(());
+        }
         write_json(self.root, JOURNAL_FILE, &self.journal)?;
         write_json(self.root, RESULT_FILE, &self.result)
     }
@@ -246,6 +285,7 @@ impl<'a> Recorder<'a> {
             name: name.to_string(),
             duration_ms: duration_ms(started.elapsed()),
             finished_at: now_rfc3339(),
+            attempt: self.result.attempt,
         };
         self.journal.completed.retain(|p| p.name != name);
         self.journal.completed.push(record.clone());
@@ -260,19 +300,21 @@ impl<'a> Recorder<'a> {
 
     /// Ends the attempt with success and writes the `done` marker last, unless this was a dry
     /// run: a rehearsal must not stop the real first boot from running.
-    pub fn succeed(mut self, dry_run: bool) -> Result<BootResult, Error> {
+    pub fn succeed(mut self) -> Result<BootResult, Error> {
         self.result.status = Status::Done;
         self.result.finished_at = Some(now_rfc3339());
         let progress = Arc::clone(&self.progress);
         let mut progress = lock(&progress);
         self.write()?;
         progress.ended = true;
-        if dry_run {
-            log::info!("[boot] Dry run: {DONE_MARKER} is not written, so a real boot still runs");
+        if !self.persist {
+            log::info!(
+                "[boot] Dry run: nothing is recorded in {STATE_DIR}, so a real boot still runs"
+            );
         } else {
             let stamp = self.result.finished_at.as_deref().unwrap_or("");
             self.root
-                .write_atomic(DONE_MARKER, stamp.as_bytes(), mode::PUBLIC)?;
+                .write_atomic(DONE_MARKER, stamp.as_bytes(), mode::PRIVATE)?;
         }
         Ok(self.result)
     }
@@ -295,6 +337,8 @@ impl<'a> Recorder<'a> {
 pub struct AbortHandle {
     root: Root,
     progress: Arc<Mutex<Progress>>,
+    /// False for a dry run: the failure is shown, not recorded.
+    persist: bool,
 }
 
 impl AbortHandle {
@@ -319,11 +363,17 @@ impl AbortHandle {
 
     fn record_failure(&self, report: ErrorReport) -> Result<BootResult, Error> {
         // Recorder::start wrote it; were it gone, the failure is still worth a result.
-        let mut result = read_result(&self.root)?.unwrap_or_else(|| BootResult::running(0));
+        let recorded = match self.persist {
+            true => read_result(&self.root)?,
+            false => None,
+        };
+        let mut result = recorded.unwrap_or_else(|| BootResult::running(0));
         result.status = Status::Error;
         result.finished_at = Some(now_rfc3339());
         result.error = Some(report);
-        write_json(&self.root, RESULT_FILE, &result)?;
+        if self.persist {
+            write_json(&self.root, RESULT_FILE, &result)?;
+        }
         Ok(result)
     }
 }
@@ -448,7 +498,7 @@ mod tests {
         rec.phase("certs/ca", || Ok::<_, ()>(())).unwrap();
         rec.phase("certs/sa", || Ok::<_, ()>(())).unwrap();
         assert!(!is_done(&root));
-        let result = rec.succeed(false).unwrap();
+        let result = rec.succeed().unwrap();
         assert!(is_done(&root));
         let on_disk = read_result(&root).unwrap().unwrap();
         assert_eq!(on_disk, result);
@@ -461,12 +511,21 @@ mod tests {
     }
 
     #[test]
-    fn a_dry_run_does_not_mark_the_node_done() {
+    fn a_dry_run_records_nothing_and_does_not_mark_the_node_done() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path());
-        let result = Recorder::start(&root).unwrap().succeed(true).unwrap();
+        let mut rec = Recorder::dry_run(&root);
+        rec.set_plan("init", "BootConfiguration sets mode: init", "cp-0")
+            .unwrap();
+        rec.phase("preflight", || Ok::<_, ()>(())).unwrap();
+        let result = rec.succeed().unwrap();
         assert_eq!(result.status, Status::Done);
+        assert_eq!(result.phases[0].name, "preflight");
         assert!(!is_done(&root));
+        assert!(
+            !root.exists(STATE_DIR),
+            "a dry run records nothing a real boot would read as an earlier attempt"
+        );
     }
 
     #[test]
@@ -489,6 +548,42 @@ mod tests {
         assert!(!again.journal().is_completed("discovery"));
     }
 
+    fn mode_of(root: &Root, path: &str) -> u32 {
+        std::fs::metadata(root.path(path))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[test]
+    fn state_files_are_private_and_an_existing_state_dir_is_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        root.create_dir_all(STATE_DIR, mode::DIR).unwrap();
+        assert_eq!(mode_of(&root, STATE_DIR), 0o755);
+        Recorder::start(&root).unwrap().succeed().unwrap();
+        assert_eq!(mode_of(&root, STATE_DIR), 0o700);
+        for file in [RESULT_FILE, JOURNAL_FILE, DONE_MARKER] {
+            assert_eq!(mode_of(&root, file), 0o600, "{file}");
+        }
+    }
+
+    #[test]
+    fn the_journal_names_the_attempt_that_completed_each_phase() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let mut rec = Recorder::start(&root).unwrap();
+        rec.phase("preflight", || Ok::<_, ()>(())).unwrap();
+        rec.fail(report()).unwrap();
+        let mut rec = Recorder::start(&root).unwrap();
+        rec.phase("discovery", || Ok::<_, ()>(())).unwrap();
+        rec.fail(report()).unwrap();
+        let third = Recorder::start(&root).unwrap();
+        assert_eq!(third.journal().completed("preflight").unwrap().attempt, 1);
+        assert_eq!(third.journal().completed("discovery").unwrap().attempt, 2);
+    }
+
     #[test]
     fn an_abort_after_the_attempt_ended_changes_nothing() {
         // (An abort before the end exits the process: tests/boot.rs runs it in the binary.)
@@ -496,7 +591,7 @@ mod tests {
         let root = Root::new(dir.path());
         let rec = Recorder::start(&root).unwrap();
         let handle = rec.abort_handle();
-        let result = rec.succeed(false).unwrap();
+        let result = rec.succeed().unwrap();
         handle.abort(report());
         assert_eq!(read_result(&root).unwrap().unwrap(), result);
         assert!(is_done(&root));

@@ -4,7 +4,7 @@
 //! reads it, and a boot stopped by `deadlines.total`.
 //!
 //! Most tests run the real binary in a sandbox root (exit codes, stdout and the serial-console
-//! summary are part of the contract); the decision tests call `boot::run` in-process to fix
+//! summary are part of the contract); the decision tests call `boot::run_reported` in-process to fix
 //! the host name. Joins go to the strict in-process API server on 127.0.0.1 (tests/support).
 
 mod support;
@@ -190,10 +190,16 @@ impl Node {
         }
     }
 
-    /// `boot::run` in this process, as this host, on a dry run.
-    fn boot_in_process(&self, selection: Selection, hostname: &str, ip: &str) -> Result<(), Error> {
+    /// `boot::run` in this process, as this host, on a dry run: its outcome and its report
+    /// (which a dry run prints but does not record), as `result.json` would hold it.
+    fn boot_in_process(
+        &self,
+        selection: Selection,
+        hostname: &str,
+        ip: &str,
+    ) -> (Result<(), Error>, Value) {
         let ip: IpAddr = ip.parse().unwrap();
-        boot::run(
+        let (report, outcome) = boot::run_reported(
             &self.root(),
             BootOptions {
                 selection,
@@ -206,12 +212,18 @@ impl Node {
                 },
                 local_addresses: vec![ip],
             },
-        )
+        );
+        let report = report.expect("a node that is not done reports the attempt");
+        (outcome, serde_json::to_value(report).unwrap())
     }
 
-    /// Nothing but `boot`'s own state was written: no certificate, key, kubeconfig, manifest.
-    fn assert_only_state_written(&self) {
-        assert_eq!(self.files(), STATE_FILES, "only the state may be written");
+    /// A dry run wrote nothing at all: no state a real boot would take for an earlier attempt.
+    fn assert_nothing_written(&self) {
+        assert_eq!(
+            self.files(),
+            Vec::<String>::new(),
+            "a dry run writes nothing here"
+        );
     }
 
     /// Token secrets never reach the console or the state files.
@@ -400,28 +412,26 @@ fn the_shipped_control_plane_example_boots_as_a_dry_run() {
         run.stdout
     );
 
-    // The report: done, init and why; but a dry run never marks the node done.
-    let result = node.result();
-    assert_result_schema(&result);
-    assert_eq!(str_at(&result, "/status"), "done");
-    assert_eq!(str_at(&result, "/mode"), "init");
-    assert_eq!(
-        str_at(&result, "/modeReason"),
-        "BootConfiguration sets mode: init"
+    // The report, on the console only: a dry run records nothing in /var/lib/kubeboot that a
+    // real boot would read as an earlier attempt, and never marks the node done.
+    assert!(
+        !node.exists(state::STATE_DIR),
+        "a dry run must record no state"
     );
-    assert_eq!(str_at(&result, "/nodeName"), "cp-0");
-    assert_eq!(str_at(&result, "/datasource"), "user-data");
-    assert_eq!(result["attempt"], 1);
-    let phases = phase_names(&result["phases"]);
-    for phase in ["user-data", "preflight", "certs/ca", "kubelet-start"] {
-        assert!(phases.contains(&phase), "no phase {phase} in {phases:?}");
-    }
-    assert!(!node.is_done(), "a dry run must not write the done marker");
-
     let summary = run.summary();
-    assert!(summary.contains("kubeboot: SUCCESS"), "{summary}");
-    assert!(summary.contains("mode        init"), "{summary}");
-    assert!(summary.contains("node        cp-0"), "{summary}");
+    for line in [
+        "kubeboot: SUCCESS",
+        "node        cp-0",
+        "mode        init",
+        "because     BootConfiguration sets mode: init",
+        "user-data   user-data",
+        "attempt     1",
+    ] {
+        assert!(summary.contains(line), "no {line:?} in\n{summary}");
+    }
+    for phase in ["user-data (", "preflight (", "certs (", "kubelet-start ("] {
+        assert!(summary.contains(phase), "no phase {phase} in\n{summary}");
+    }
     assert!(summary.lines().count() <= 24, "not one screen:\n{summary}");
     node.assert_no_secret(&run);
 }
@@ -465,14 +475,15 @@ fn boot_cluster_example_as(hostname: &str, ip: &str) -> (Node, Run) {
 fn the_designated_initializer_of_the_cluster_example_initialises() {
     let (node, run) = boot_cluster_example_as("cp-0", "192.0.2.10");
     run.assert_exit(ExitCode::Ok);
-    let result = node.result();
-    assert_eq!(str_at(&result, "/datasource"), "nocloud");
-    assert_eq!(str_at(&result, "/mode"), "init");
-    assert_eq!(
-        str_at(&result, "/modeReason"),
-        "this node is the designated initializer \"cp-0\""
-    );
-    assert_eq!(str_at(&result, "/nodeName"), "cp-0");
+    let summary = run.summary();
+    for line in [
+        "user-data   nocloud",
+        "mode        init",
+        "because     this node is the designated initializer \"cp-0\"",
+        "node        cp-0",
+    ] {
+        assert!(summary.contains(line), "no {line:?} in\n{summary}");
+    }
     assert!(node.exists("/etc/kubernetes/pki/ca.key"));
     // The meta-data's address is the default advertise address.
     assert!(
@@ -487,14 +498,15 @@ fn the_designated_initializer_of_the_cluster_example_initialises() {
 fn every_other_node_of_the_cluster_example_joins_as_control_plane() {
     // Whether a dry-run control-plane join then succeeds is the join's business; the decision
     // is recorded before it starts.
-    let (node, _) = boot_cluster_example_as("cp-1", "192.0.2.11");
-    let result = node.result();
-    assert_eq!(str_at(&result, "/mode"), "join-control-plane");
-    assert_eq!(
-        str_at(&result, "/modeReason"),
-        "the designated initializer is \"cp-0\", not this node"
-    );
-    assert_eq!(str_at(&result, "/nodeName"), "cp-1");
+    let (node, run) = boot_cluster_example_as("cp-1", "192.0.2.11");
+    let summary = run.summary();
+    for line in [
+        "mode        join-control-plane",
+        "because     the designated initializer is \"cp-0\", not this node",
+        "node        cp-1",
+    ] {
+        assert!(summary.contains(line), "no {line:?} in\n{summary}");
+    }
     assert!(
         !node.exists("/etc/kubernetes/pki/ca.key"),
         "a joining node must never create a cluster CA of its own"
@@ -505,8 +517,9 @@ fn every_other_node_of_the_cluster_example_joins_as_control_plane() {
 fn the_machine_host_name_decides_without_meta_data() {
     let node = Node::new();
     let cluster_example = repo("cloud-init/cluster/user-data").display().to_string();
-    let _ = node.boot_in_process(Selection::Location(cluster_example), "cp-1", "192.0.2.11");
-    let result = node.result();
+    let (outcome, result) =
+        node.boot_in_process(Selection::Location(cluster_example), "cp-1", "192.0.2.11");
+    outcome.expect("a dry-run control-plane join plans its requests");
     assert_eq!(str_at(&result, "/datasource"), "user-data");
     assert_eq!(str_at(&result, "/nodeName"), "cp-1");
     assert_eq!(str_at(&result, "/mode"), "join-control-plane");
@@ -530,14 +543,16 @@ fn init_and_join_without_an_initializer_is_refused_as_split_brain() {
         "the error says how to fix it:\n{}",
         run.stderr
     );
-    node.assert_only_state_written();
-    let result = node.result();
-    assert_result_schema(&result);
-    assert_eq!(str_at(&result, "/status"), "error");
-    assert_eq!(str_at(&result, "/error/class"), "config");
-    assert_eq!(result["error"]["exitCode"], 3);
-    assert!(result["mode"].is_null(), "no mode was chosen: {result:#}");
-    assert!(run.summary().contains("FAILED (config, exit code 3)"));
+    node.assert_nothing_written();
+    let summary = run.summary();
+    assert!(
+        summary.contains("FAILED (config, exit code 3)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("mode        -"),
+        "no mode was chosen:\n{summary}"
+    );
     node.assert_no_secret(&run);
 }
 
@@ -553,29 +568,30 @@ fn user_data_with_only_scripts_has_nothing_for_kubeboot() {
         run.stderr
     );
     assert!(run.stderr.contains("scripts-only.mime"), "{}", run.stderr);
-    node.assert_only_state_written();
-    let result = node.result();
-    assert_eq!(str_at(&result, "/error/class"), "no-user-data");
-    assert_eq!(str_at(&result, "/error/phase"), "user-data");
+    node.assert_nothing_written();
+    let summary = run.summary();
+    assert!(
+        summary.contains("FAILED (no-user-data, exit code 9)")
+            && summary.contains("failed in   user-data"),
+        "{summary}"
+    );
 }
 
 #[test]
 fn no_user_data_anywhere_is_exit_9() {
     let node = Node::new();
-    let e = node
-        .boot_in_process(
-            Selection::Datasource("local".into()),
-            "node-0",
-            "192.0.2.30",
-        )
-        .expect_err("there is no user-data");
+    let (outcome, result) = node.boot_in_process(
+        Selection::Datasource("local".into()),
+        "node-0",
+        "192.0.2.30",
+    );
+    let e = outcome.expect_err("there is no user-data");
     assert_eq!(e.exit_code(), ExitCode::NoUserData);
     assert!(
         e.to_string().contains("no user-data found (tried local)"),
         "{e}"
     );
-    node.assert_only_state_written();
-    let result = node.result();
+    node.assert_nothing_written();
     assert_result_schema(&result);
     assert_eq!(result["error"]["exitCode"], 9);
     assert_eq!(str_at(&result, "/error/phase"), "user-data");
@@ -606,18 +622,20 @@ fn a_truncated_gzip_drop_in_stops_the_boot_naming_it() {
         run.stderr
     );
     // The good parts before it are not half-applied.
-    let mut expected = vec![
+    let expected = vec![
         "etc/kubeboot/user-data".to_string(),
         "etc/kubeboot/user-data.d/10-site.yaml".into(),
         "etc/kubeboot/user-data.d/20-pool.cfg".into(),
         "etc/kubeboot/user-data.d/30-broken.gz".into(),
     ];
-    expected.extend(STATE_FILES.map(String::from));
-    assert_eq!(node.files(), expected);
-    let result = node.result();
-    assert_eq!(str_at(&result, "/error/class"), "config");
-    assert_eq!(str_at(&result, "/error/phase"), "user-data");
-    assert!(str_at(&result, "/error/message").contains("30-broken.gz"));
+    assert_eq!(node.files(), expected, "a dry run records no state either");
+    let summary = run.summary();
+    assert!(
+        summary.contains("FAILED (config, exit code 3)")
+            && summary.contains("failed in   user-data"),
+        "{summary}"
+    );
+    assert!(summary.contains("30-broken.gz"), "{summary}");
 }
 
 // ---- 3. the local source: the image's user-data and its drop-ins ----------------------------
@@ -628,9 +646,9 @@ fn local_drop_ins_override_the_image_user_data_in_lexical_order() {
     node.install(&fixture("local"));
     let run = node.boot(&["--dry-run", "--ignore-preflight-errors=all"]);
     run.assert_exit(ExitCode::Ok);
-    let result = node.result();
-    assert_eq!(str_at(&result, "/datasource"), "local");
-    assert_eq!(str_at(&result, "/nodeName"), "image-node");
+    let summary = run.summary();
+    assert!(summary.contains("user-data   local"), "{summary}");
+    assert!(summary.contains("node        image-node"), "{summary}");
 
     // 10-site.yaml replaced the pod subnet; the SAN from the image's part stays (mappings
     // merge field by field).
@@ -939,4 +957,149 @@ nodeRegistration:
     let completed = phase_names(&node.journal()["completed"]).join(" ");
     assert_eq!(completed, "user-data preflight");
     drop(silent);
+}
+
+/// The preflight errors of this test sandbox's host (no container runtime, kubelet, ...), but
+/// none of the checks a node's own kubeboot files and components trip: `FileAvailable` of
+/// `kubelet.conf`, `bootstrap-kubelet.conf` and `pki/ca.crt`, `Port-10250`.
+const SANDBOX_HOST_CHECKS: &str = "--ignore-preflight-errors=CRI,FileExisting-mount,\
+FileExisting-nsenter,FileExisting-touch,KubeletVersion,FileContent--proc-sys-net-ipv4-ip_forward,\
+Swap,SystemVerification,Hostname,Service-Kubelet";
+
+#[test]
+fn a_failure_after_files_were_written_resumes_without_tripping_preflight_on_them() {
+    let srv = cluster();
+    let node = Node::new();
+    node.write(USER_DATA, worker_user_data(&srv, &srv.ca_hash()));
+    // Something in the way of the kubelet's files: kubelet-start fails after writing ca.crt.
+    node.write("/var/lib/kubelet/config.yaml/in-the-way", "");
+
+    let run = node.boot(&["-v", "5", SANDBOX_HOST_CHECKS]);
+    node.assert_no_secret(&run);
+    run.assert_exit(ExitCode::Filesystem);
+    assert_eq!(str_at(&node.result(), "/error/phase"), "kubelet-start");
+    assert!(
+        node.exists("/etc/kubernetes/pki/ca.crt"),
+        "the failure came after a file the join preflight refuses"
+    );
+
+    fs::remove_dir_all(node.path("/var/lib/kubelet/config.yaml")).unwrap();
+    let again = node.boot(&["-v", "5", SANDBOX_HOST_CHECKS]);
+    node.assert_no_secret(&again);
+    again.assert_exit(ExitCode::Ok);
+    assert!(
+        again
+            .stderr
+            .contains("Pre-flight checks passed on attempt 1; not running them again"),
+        "{}",
+        again.stderr
+    );
+    assert!(node.is_done());
+    let result = node.result();
+    assert_result_schema(&result);
+    assert_eq!(result["attempt"], 2);
+    assert!(!phase_names(&result["phases"]).contains(&"preflight"));
+    assert_eq!(csrs(&srv).len(), 1, "the CSR is reused, not duplicated");
+    assert!(node.exists("/etc/kubernetes/kubelet.conf"));
+}
+
+#[test]
+fn a_first_boot_runs_preflight_without_the_ignore_list_for_its_own_files() {
+    // The control for the test above: the same checks do run, and catch a foreign file.
+    let srv = cluster();
+    let node = Node::new();
+    node.write(USER_DATA, worker_user_data(&srv, &srv.ca_hash()));
+    node.write("/etc/kubernetes/pki/ca.crt", "someone else's CA");
+    let run = node.boot(&[SANDBOX_HOST_CHECKS]);
+    run.assert_exit(ExitCode::Preflight);
+    assert!(
+        run.stderr
+            .contains("FileAvailable--etc-kubernetes-pki-ca.crt"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A node's own Ready Node, registered by its kubelet before a later step of the join failed.
+fn put_ready_node(srv: &TestApiServer) {
+    srv.put_object(serde_json::json!({
+        "apiVersion": "v1", "kind": "Node", "metadata": { "name": NODE },
+        "status": { "conditions": [{ "type": "Ready", "status": "True" }] }
+    }));
+}
+
+#[test]
+fn a_resumed_join_whose_kubelet_registered_the_node_is_not_refused_as_node_exists() {
+    let srv = cluster();
+    put_ready_node(&srv);
+    let node = Node::new();
+    node.write(USER_DATA, worker_user_data(&srv, &srv.ca_hash()));
+    // What a control-plane join failing in control-plane-join leaves: kubelet-start completed.
+    node.write(
+        state::JOURNAL_FILE,
+        r#"{"completed": [{"name": "kubelet-start", "durationMs": 5,
+            "finishedAt": "2026-01-01T00:00:00Z", "attempt": 1}], "attempts": 1}"#,
+    );
+    let run = boot_for_real(&node);
+    run.assert_exit(ExitCode::Ok);
+    assert!(
+        run.stderr
+            .contains("was registered by this node's kubelet in an earlier attempt"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(node.result()["attempt"], 2);
+}
+
+#[test]
+fn a_first_join_still_refuses_a_ready_node_of_its_name() {
+    let srv = cluster();
+    put_ready_node(&srv);
+    let node = Node::new();
+    node.write(USER_DATA, worker_user_data(&srv, &srv.ca_hash()));
+    let run = boot_for_real(&node);
+    run.assert_exit(ExitCode::Config);
+    assert!(
+        run.stderr.contains("already exists in the cluster"),
+        "{}",
+        run.stderr
+    );
+    assert!(csrs(&srv).is_empty());
+}
+
+#[test]
+fn a_dry_run_leaves_no_earlier_attempt_for_the_real_boot() {
+    let srv = cluster();
+    let node = Node::new();
+    node.write(USER_DATA, worker_user_data(&srv, &srv.ca_hash()));
+    let rehearsal = node.boot(&["--dry-run", "--ignore-preflight-errors=all"]);
+    rehearsal.assert_exit(ExitCode::Ok);
+    assert!(rehearsal.summary().contains("kubeboot: SUCCESS"));
+    assert!(!node.exists(state::STATE_DIR), "a dry run records no state");
+
+    let run = boot_for_real(&node);
+    run.assert_exit(ExitCode::Ok);
+    assert!(!run.stderr.contains("resuming"), "{}", run.stderr);
+    let result = node.result();
+    assert_eq!(result["attempt"], 1);
+    assert!(phase_names(&result["phases"]).contains(&"preflight"));
+}
+
+#[test]
+fn state_files_are_readable_by_root_only() {
+    let srv = cluster();
+    let node = Node::new();
+    node.write(USER_DATA, worker_user_data(&srv, &srv.ca_hash()));
+    // An image that ships the directory world-readable.
+    fs::create_dir_all(node.path(state::STATE_DIR)).unwrap();
+    fs::set_permissions(
+        node.path(state::STATE_DIR),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    boot_for_real(&node).assert_exit(ExitCode::Ok);
+    assert_eq!(node.mode(state::STATE_DIR), 0o700);
+    for file in [state::RESULT_FILE, state::JOURNAL_FILE, state::DONE_MARKER] {
+        assert_eq!(node.mode(file), 0o600, "{file}");
+    }
 }

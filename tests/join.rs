@@ -448,6 +448,23 @@ fn an_existing_ready_node_of_that_name_is_refused() {
 }
 
 #[test]
+fn a_resumed_join_takes_back_the_ready_node_its_own_kubelet_registered() {
+    // A control-plane join whose etcd step failed after kubelet-start: the kubelet registered
+    // the Node, and the re-run must get past the check that refuses a stranger's.
+    let srv = server();
+    srv.put_object(json!({
+        "apiVersion": "v1", "kind": "Node", "metadata": { "name": NODE },
+        "status": { "conditions": [{ "type": "Ready", "status": "True" }] }
+    }));
+    let mut opts = options();
+    opts.resumed_after_kubelet_start = true;
+    let sb = sandbox();
+    let outcome = join::run(&sb.root, &join_config(&srv), &opts).unwrap();
+    assert_eq!(csrs(&srv), vec![outcome.csr_name.unwrap()]);
+    assert!(sb.root.exists("/etc/kubernetes/kubelet.conf"));
+}
+
+#[test]
 fn a_v1_19_cluster_is_read_through_its_versioned_kubelet_config_map() {
     capture_logs();
     let srv = TestApiServer::builder()

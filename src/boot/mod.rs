@@ -52,15 +52,34 @@ pub fn run_command(root: &Root, args: BootArgs) -> Result<()> {
 
 /// The whole first-boot job.
 pub fn run(root: &Root, opts: BootOptions) -> Result<()> {
+    run_reported(root, opts).1
+}
+
+/// [`run`], also returning the attempt's report (`None` when the node was already done): what
+/// `result.json` holds, or on a dry run, which records nothing, what it would hold.
+pub fn run_reported(root: &Root, opts: BootOptions) -> (Option<state::BootResult>, Result<()>) {
     let started = Instant::now();
     if state::is_done(root) {
         log::info!(
             "[boot] kubeboot already completed on this node ({} exists): nothing to do",
             state::DONE_MARKER
         );
-        return Ok(());
+        return (None, Ok(()));
     }
-    let mut recorder = Recorder::start(root)?;
+    // Read before this attempt overwrites it: where the last attempt failed.
+    let previous = if opts.dry_run {
+        None
+    } else {
+        state::read_result(root).ok().flatten()
+    };
+    let mut recorder = if opts.dry_run {
+        Recorder::dry_run(root)
+    } else {
+        match Recorder::start(root) {
+            Ok(recorder) => recorder,
+            Err(e) => return (None, Err(e.into())),
+        }
+    };
     let attempt = recorder.result().attempt;
     if attempt > 1 {
         let done: Vec<&str> = recorder
@@ -74,34 +93,78 @@ pub fn run(root: &Root, opts: BootOptions) -> Result<()> {
             list(&done)
         );
     }
+    let resume = Resume::from_earlier(recorder.journal(), previous.as_ref());
     let mut observer = Journaled {
         recorder: &mut recorder,
         failed_phase: None,
+        preflight_passed_on: resume.preflight_passed_on,
     };
-    let outcome = boot(root, &opts, started, &mut observer);
+    let outcome = boot(root, &opts, started, &resume, &mut observer);
     let failed_phase = observer.failed_phase.take();
-    match outcome {
-        Ok(()) => {
-            let result = recorder.succeed(opts.dry_run)?;
+    let recorded = match &outcome {
+        Ok(()) => recorder.succeed(),
+        Err(e) => recorder.fail(ErrorReport {
+            class: e.class().to_string(),
+            exit_code: e.exit_code() as u8,
+            message: e.to_string(),
+            hint: e.hint().to_string(),
+            phase: failed_phase,
+        }),
+    };
+    match recorded {
+        Ok(result) => {
             eprintln!("{}", state::summary(&result, root.base()));
-            Ok(())
+            (Some(result), outcome)
         }
-        Err(e) => {
-            let report = ErrorReport {
-                class: e.class().to_string(),
-                exit_code: e.exit_code() as u8,
-                message: e.to_string(),
-                hint: e.hint().to_string(),
-                phase: failed_phase,
-            };
-            let result = recorder.fail(report)?;
-            eprintln!("{}", state::summary(&result, root.base()));
-            Err(e)
+        // The boot's own error says more than the failure to record it.
+        Err(record) => match outcome {
+            Ok(()) => (None, Err(record.into())),
+            Err(e) => {
+                log::error!("[boot] cannot record the outcome: {record}");
+                (None, Err(e))
+            }
+        },
+    }
+}
+
+/// What earlier attempts of this boot got through, so that a re-run does not trip over their
+/// work: every phase is idempotent, but checks that a node is still untouched are not.
+#[derive(Debug, Default)]
+struct Resume {
+    /// The attempt whose preflight checks passed. The phases after them wrote the files and
+    /// started the components (manifests, etcd data, ports 6443, 2379, 10250, ...) that the
+    /// checks would now refuse as someone else's.
+    preflight_passed_on: Option<u32>,
+    /// A control-plane join got past its control-plane checks (the start of
+    /// `control-plane-prepare`), which its certificates, kubeconfigs and manifests would fail.
+    control_plane_checks_passed: bool,
+    /// `kubelet-start` completed: the kubelet may have registered this node as a Ready Node.
+    kubelet_started: bool,
+}
+
+impl Resume {
+    fn from_earlier(journal: &state::Journal, previous: Option<&state::BootResult>) -> Resume {
+        let failed_after_checks_in = |phase: &str| {
+            previous
+                .and_then(|r| r.error.as_ref())
+                .is_some_and(|e| e.phase.as_deref() == Some(phase) && e.class != "preflight")
+        };
+        Resume {
+            preflight_passed_on: journal.completed("preflight").map(|p| p.attempt),
+            control_plane_checks_passed: journal.is_completed("control-plane-prepare")
+                || failed_after_checks_in("control-plane-prepare"),
+            kubelet_started: journal.is_completed("kubelet-start"),
         }
     }
 }
 
-fn boot(root: &Root, opts: &BootOptions, started: Instant, observer: &mut Journaled) -> Result<()> {
+fn boot(
+    root: &Root,
+    opts: &BootOptions,
+    started: Instant,
+    resume: &Resume,
+    observer: &mut Journaled,
+) -> Result<()> {
     let mut loaded = None;
     observer.phase("user-data", &mut || {
         loaded = Some(userdata::load(root, &opts.sources, &opts.selection)?);
@@ -136,6 +199,8 @@ fn boot(root: &Root, opts: &BootOptions, started: Instant, observer: &mut Journa
         reason: e.to_string(),
     })?;
     log::info!("[boot] Mode {mode}: {reason}");
+    // Seed media were mounted and unmounted in the user-data phase, so the watchdog's exit,
+    // which skips destructors, cannot leave them mounted; its clock counts from the start.
     let _watchdog = boot_cfg
         .deadlines
         .total
@@ -153,6 +218,15 @@ fn boot(root: &Root, opts: &BootOptions, started: Instant, observer: &mut Journa
         Mode::Join | Mode::JoinControlPlane => {
             let mut cfg = config::join_from_documents(&docs, &join_args(opts), &host)?;
             apply_deadlines(&mut cfg, &boot_cfg);
+            if resume.control_plane_checks_passed
+                && !cfg.skip_phases.iter().any(|p| p == "preflight")
+            {
+                log::info!(
+                    "[preflight] The control-plane pre-flight checks passed in an earlier attempt; \
+                     not running them again on the files and components it left"
+                );
+                cfg.skip_phases.push("preflight".into());
+            }
             observer
                 .recorder
                 .set_plan(&mode.to_string(), &reason, &cfg.node_registration.name)?;
@@ -160,6 +234,7 @@ fn boot(root: &Root, opts: &BootOptions, started: Instant, observer: &mut Journa
                 join::JoinOptions::new(root, opts.dry_run, TlsBootstrapMode::Kubeboot);
             join_opts.services =
                 ServiceControl::for_run(root, opts.dry_run, boot_cfg.start_kubelet);
+            join_opts.resumed_after_kubelet_start = resume.kubelet_started;
             let outcome = join::run_observed(root, &cfg, &join_opts, observer)?;
             if !outcome.planned_requests.is_empty() {
                 print!("{}", join::planned_requests_yaml(&outcome.planned_requests));
@@ -210,10 +285,26 @@ fn apply_deadlines(cfg: &mut config::model::JoinConfiguration, boot: &BootConfig
 struct Journaled<'r, 'a> {
     recorder: &'r mut Recorder<'a>,
     failed_phase: Option<String>,
+    /// Skip `preflight`: it passed on this attempt (see [`Resume`]).
+    preflight_passed_on: Option<u32>,
 }
 
 impl PhaseObserver for Journaled<'_, '_> {
     fn phase(&mut self, name: &str, run: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        if name == "preflight"
+            && let Some(attempt) = self.preflight_passed_on
+        {
+            let on = if attempt > 0 {
+                format!("on attempt {attempt}")
+            } else {
+                "in an earlier attempt".into()
+            };
+            log::info!(
+                "[preflight] Pre-flight checks passed {on}; not running them again: the files \
+                 and components written and started since would fail them"
+            );
+            return Ok(());
+        }
         if self.recorder.journal().is_completed(name) {
             log::info!(
                 "[boot] Phase {name} completed in an earlier attempt; running it again to verify"
@@ -287,5 +378,82 @@ fn list(names: &[&str]) -> String {
         "none".into()
     } else {
         names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{BootResult, ErrorReport, Journal, PhaseRecord, Status};
+
+    fn journal(phases: &[(&str, u32)]) -> Journal {
+        Journal {
+            completed: phases
+                .iter()
+                .map(|(name, attempt)| PhaseRecord {
+                    name: name.to_string(),
+                    duration_ms: 1,
+                    finished_at: "2026-01-01T00:00:00Z".into(),
+                    attempt: *attempt,
+                })
+                .collect(),
+            attempts: 2,
+        }
+    }
+
+    fn failed_in(phase: &str, class: &str) -> BootResult {
+        BootResult {
+            status: Status::Error,
+            mode: Some("join-control-plane".into()),
+            mode_reason: None,
+            node_name: None,
+            datasource: None,
+            phases: Vec::new(),
+            error: Some(ErrorReport {
+                class: class.into(),
+                exit_code: 7,
+                message: "m".into(),
+                hint: "h".into(),
+                phase: Some(phase.into()),
+            }),
+            kubeboot_version: String::new(),
+            started_at: String::new(),
+            finished_at: None,
+            attempt: 2,
+        }
+    }
+
+    #[test]
+    fn a_first_attempt_skips_nothing() {
+        let resume = Resume::from_earlier(&Journal::default(), None);
+        assert_eq!(resume.preflight_passed_on, None);
+        assert!(!resume.control_plane_checks_passed && !resume.kubelet_started);
+    }
+
+    #[test]
+    fn a_control_plane_join_failing_after_kubelet_start_skips_every_check_of_a_fresh_node() {
+        let done = journal(&[
+            ("preflight", 1),
+            ("discovery", 1),
+            ("kubelet-config", 1),
+            ("control-plane-prepare", 1),
+            ("tls-bootstrap", 2),
+            ("kubelet-start", 2),
+        ]);
+        let resume = Resume::from_earlier(&done, Some(&failed_in("control-plane-join", "cluster")));
+        assert_eq!(resume.preflight_passed_on, Some(1));
+        assert!(resume.control_plane_checks_passed && resume.kubelet_started);
+    }
+
+    #[test]
+    fn control_plane_checks_are_skipped_only_once_they_passed() {
+        let before = journal(&[("preflight", 1), ("discovery", 1), ("kubelet-config", 1)]);
+        // check-etcd failed after the manifests were written: the checks had passed.
+        let etcd_down = failed_in("control-plane-prepare", "cluster");
+        assert!(Resume::from_earlier(&before, Some(&etcd_down)).control_plane_checks_passed);
+        // The checks themselves failed: they must run again.
+        let port_taken = failed_in("control-plane-prepare", "preflight");
+        assert!(!Resume::from_earlier(&before, Some(&port_taken)).control_plane_checks_passed);
+        assert!(!Resume::from_earlier(&before, None).control_plane_checks_passed);
     }
 }

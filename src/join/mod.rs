@@ -123,6 +123,9 @@ pub struct JoinOptions {
     /// Retries of each etcd call of a control-plane join (promotion waits here for the new
     /// member to catch up).
     pub etcd_retry: etcd::RetryPolicy,
+    /// An earlier attempt of this join (`kubeboot boot` resuming) completed `kubelet-start`:
+    /// the Ready Node of this name is this node's own, not one to refuse taking over.
+    pub resumed_after_kubelet_start: bool,
 }
 
 impl JoinOptions {
@@ -146,6 +149,7 @@ impl JoinOptions {
             tls_bootstrap_timeout: None,
             wall_clock: SystemTime::now,
             etcd_retry: etcd::RetryPolicy::default(),
+            resumed_after_kubelet_start: false,
         }
     }
 }
@@ -340,7 +344,8 @@ pub fn discovery_phase(
 }
 
 /// Phase `kubelet-config`: reads the cluster's configuration with the bootstrap credentials,
-/// and refuses to take over a Ready Node of the same name. Writes nothing.
+/// and refuses to take over a Ready Node of the same name, unless this node registered it in
+/// an earlier attempt of the same join. Writes nothing.
 pub fn kubelet_config_phase(
     cfg: &JoinConfiguration,
     cluster: &ClusterInfo,
@@ -348,7 +353,15 @@ pub fn kubelet_config_phase(
 ) -> Result<RemoteConfig> {
     let client = bootstrap_client(cluster, opts)?;
     let remote = remote::fetch(&client)?;
-    remote::refuse_ready_node(&client, &node_name(cfg, &opts.kubelet_host))?;
+    let name = node_name(cfg, &opts.kubelet_host);
+    if opts.resumed_after_kubelet_start {
+        log::info!(
+            "[kubelet-start] Node {name:?} was registered by this node's kubelet in an earlier \
+             attempt; resuming the join"
+        );
+    } else {
+        remote::refuse_ready_node(&client, &name)?;
+    }
     Ok(remote)
 }
 
