@@ -355,7 +355,8 @@ impl Default for BootConfiguration {
     }
 }
 
-fn redacted(secret: &Option<String>) -> &'static str {
+/// How Debug shows an optional secret: whether it is set, never its value.
+pub(crate) fn redacted(secret: &Option<String>) -> &'static str {
     if secret.is_some() {
         "Some(<redacted>)"
     } else {
