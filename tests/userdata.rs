@@ -1015,17 +1015,19 @@ fn ec2_token_refused_means_not_ec2() {
 
 #[test]
 fn ec2_rejected_token_is_an_error_naming_the_source() {
+    const IMDS_TOKEN: &str = "AQAEAImdsV2SessionT0ken-not-for-logs==";
     let server = Server::start(|r, _| match r.method.as_str() {
-        "PUT" => reply(200, "token"),
-        _ => reply(401, ""),
+        "PUT" => reply(200, IMDS_TOKEN),
+        _ if r.header("x-aws-ec2-metadata-token") == Some(IMDS_TOKEN) => reply(401, ""),
+        _ => reply(400, "the test expects the session token"),
     });
     let env = env_with(|e| e.ec2_url = server.url.clone());
     let (_dir, root) = empty_root();
     let e = fetch("ec2", &root, &env).unwrap_err();
-    let text = e.to_string();
+    let text = format!("{e} {e:?}");
     assert!(text.starts_with("ec2:"), "{text}");
-    assert!(text.contains("HTTP 401"), "{text}");
-    assert!(!text.contains("token\""), "{text}");
+    assert!(text.contains("HTTP 401"), "the token was sent: {text}");
+    assert!(!text.contains("SessionT0ken"), "{text}");
 }
 
 #[test]
