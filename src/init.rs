@@ -6,7 +6,7 @@
 use crate::cli::{InitCommand, InitSub};
 use crate::cluster::CertificateKey;
 use crate::config::model::{Etcd, InitConfiguration};
-use crate::config::{self, HostFacts};
+use crate::config::{self, ConfigError, HostFacts};
 use crate::fs::Root;
 use crate::service::ServiceControl;
 use crate::state::{PhaseObserver, Unobserved};
@@ -159,8 +159,28 @@ fn online_phase(ctx: &InitContext, name: &str, sub: Option<&str>) -> Result<()> 
 pub struct SkipList(Vec<String>);
 
 impl SkipList {
-    /// Validates every entry against the phase table, so a typo is an error, not a silent no-op.
+    /// `--skip-phases` from the command line: an unknown entry is a usage error (exit 2).
     pub fn new(entries: &[String], phases: &[Phase]) -> Result<SkipList> {
+        Self::checked(entries, phases)
+            .map_err(|reason| Error::Usage(format!("{reason} in --skip-phases")))
+    }
+
+    /// `skipPhases` of a configuration file or user-data: an unknown entry is a configuration
+    /// error (exit 3), like any other bad field.
+    pub fn from_config(entries: &[String], phases: &[Phase]) -> Result<SkipList> {
+        Self::checked(entries, phases).map_err(|reason| {
+            Error::Config(ConfigError {
+                origin: "the InitConfiguration".into(),
+                document: None,
+                kind: None,
+                field: Some("skipPhases".into()),
+                reason,
+            })
+        })
+    }
+
+    /// Validates every entry against the phase table, so a typo is an error, not a silent no-op.
+    fn checked(entries: &[String], phases: &[Phase]) -> std::result::Result<SkipList, String> {
         for entry in entries {
             let (phase, sub) = match entry.split_once('/') {
                 Some((p, s)) => (p, Some(s)),
@@ -174,10 +194,10 @@ impl SkipList {
                     Some(s) => p.subphases.contains(&s),
                 });
             if !known {
-                return Err(Error::Usage(format!(
-                    "unknown phase {entry:?} in --skip-phases/skipPhases; phases are: {}",
+                return Err(format!(
+                    "unknown phase {entry:?} (phases are: {})",
                     phase_names(phases)
-                )));
+                ));
             }
         }
         Ok(SkipList(entries.to_vec()))
@@ -266,6 +286,9 @@ pub fn run_command(root: &Root, cmd: InitCommand) -> Result<()> {
             run_single_phase(&ctx, &p.phase, p.sub_phase.as_deref())
         }
         None => {
+            // Flags replace skipPhases: checked here, a bad entry is the command line's fault;
+            // `run` blames what is left on the configuration.
+            SkipList::new(&cmd.args.skip_phases, PHASES)?;
             let cfg = config::load_init(&cmd.args, &facts)?;
             run(root, cfg, &host, true, &mut Unobserved)
         }
@@ -280,7 +303,7 @@ pub fn run(
     start_kubelet: bool,
     observer: &mut dyn PhaseObserver,
 ) -> Result<()> {
-    let skip = SkipList::new(&cfg.skip_phases, PHASES)?;
+    let skip = SkipList::from_config(&cfg.skip_phases, PHASES)?;
     check_external_ca(root, &cfg)?;
     let upload_certs = cfg.upload_certs;
     let key = online::prepare_secrets(&mut cfg, upload_certs)?;
@@ -348,6 +371,16 @@ mod tests {
             .to_string();
         assert!(e.contains("\"cert\"") && e.contains("certs, addon"), "{e}");
         assert!(SkipList::new(&["addon/dns".into()], TABLE).is_err());
+    }
+
+    #[test]
+    fn a_bad_entry_is_blamed_on_where_it_came_from() {
+        let flag = SkipList::new(&["cert".into()], TABLE).unwrap_err();
+        assert_eq!(flag.exit_code(), crate::ExitCode::Usage);
+        assert!(flag.to_string().contains("--skip-phases"), "{flag}");
+        let config = SkipList::from_config(&["cert".into()], TABLE).unwrap_err();
+        assert_eq!(config.exit_code(), crate::ExitCode::Config);
+        assert!(config.to_string().contains("field skipPhases"), "{config}");
     }
 
     #[test]
