@@ -1472,6 +1472,36 @@ fn load_explicit_user_data_file_and_url() {
 }
 
 #[test]
+fn a_presigned_user_data_url_is_shown_without_its_credentials() {
+    const SIG: &str = "s3cr3tsig";
+    let server = Server::start(|r, _| match r.path.as_str() {
+        p if p.starts_with("/ok?") => reply(200, JOIN),
+        p if p.starts_with("/bad?") => reply(200, "kind: [\n"),
+        _ => reply(403, "denied"),
+    });
+    let (_dir, root) = empty_root();
+    let url = |path: &str| {
+        format!(
+            "http://user:{SIG}@{}/{path}?X-Amz-Signature={SIG}",
+            &server.url["http://".len()..]
+        )
+    };
+    let selection = Selection::from_args(None, Some(&url("ok"))).unwrap();
+    assert!(!format!("{selection:?}").contains(SIG), "{selection:?}");
+    let loaded = load(&root, &env_with(|_| ()), &selection).unwrap();
+    assert_eq!(
+        loaded.documents[0].origin,
+        format!("{}/ok?<redacted>", server.url)
+    );
+    for path in ["bad", "denied"] {
+        let e = load(&root, &env_with(|_| ()), &Selection::Location(url(path))).unwrap_err();
+        let text = format!("{e} {e:?}");
+        assert!(text.contains(&format!("/{path}?<redacted>")), "{text}");
+        assert!(!text.contains(SIG), "{text}");
+    }
+}
+
+#[test]
 fn load_rejects_malformed_user_data_with_a_config_error() {
     let (_dir, root) = empty_root();
     root.write_atomic(

@@ -86,8 +86,9 @@ pub const PROBE_ORDER: [&str; 8] = [
     "openstack",
 ];
 
-/// Which sources to use, from `--datasource` and `--user-data`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which sources to use, from `--datasource` and `--user-data`. `Debug` shows a URL without
+/// its credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Selection {
     /// Every source in [`PROBE_ORDER`].
     Probe,
@@ -95,6 +96,19 @@ pub enum Selection {
     Datasource(String),
     /// Only this file or http(s) URL (`--user-data PATH|URL`).
     Location(String),
+}
+
+impl std::fmt::Debug for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Selection::Probe => f.write_str("Probe"),
+            Selection::Datasource(name) => f.debug_tuple("Datasource").field(name).finish(),
+            Selection::Location(location) => f
+                .debug_tuple("Location")
+                .field(&redact_url(location))
+                .finish(),
+        }
+    }
 }
 
 impl Selection {
