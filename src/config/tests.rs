@@ -1395,7 +1395,10 @@ fn secrets_stay_out_of_debug_output() {
     let debug = format!("{raw:?}");
     assert!(!debug.contains("0123456789abcdef"), "{debug}");
     assert!(!debug.contains("abcdefabcdefabcd"), "{debug}");
-    assert!(debug.contains("kind: Some(\"InitConfiguration\")"), "{debug}");
+    assert!(
+        debug.contains("kind: Some(\"InitConfiguration\")"),
+        "{debug}"
+    );
 }
 
 #[test]
