@@ -21,6 +21,8 @@ pub struct InitContext<'a> {
     pub services: ServiceControl,
     /// Decided once per init (`online::prepare_secrets`), so every phase uses the same key.
     pub certificate_key: Option<&'a CertificateKey>,
+    /// Run as `init phase <name>`: no join command follows to carry the certificate key.
+    pub single_phase: bool,
 }
 
 /// A phase body: gets its own name and `Some(sub)` for one sub-phase, `None` otherwise.
@@ -148,7 +150,8 @@ fn online_phase(ctx: &InitContext, name: &str, sub: Option<&str>) -> Result<()> 
         upload_certs: ctx.cfg.upload_certs,
         certificate_key: ctx.certificate_key,
         skip_token_print: false,
-        skip_certificate_key_print: false,
+        // Run alone, upload-certs leaves the key to `show_generated_key`.
+        skip_certificate_key_print: ctx.single_phase && name == "upload-certs",
         services: ctx.services,
     };
     Ok(online::run_phase(ctx.root, ctx.cfg, &opts, name, sub)?)
@@ -282,8 +285,11 @@ pub fn run_command(root: &Root, cmd: InitCommand) -> Result<()> {
                 host: &host,
                 services: ServiceControl::for_run(root, cfg.dry_run, true),
                 certificate_key: key.as_ref(),
+                single_phase: true,
             };
-            run_single_phase(&ctx, &p.phase, p.sub_phase.as_deref())
+            run_single_phase(&ctx, &p.phase, p.sub_phase.as_deref())?;
+            show_generated_key(&p.phase, cfg.certificate_key.is_none(), key.as_ref());
+            Ok(())
         }
         None => {
             // Flags replace skipPhases: checked here, a bad entry is the command line's fault;
@@ -314,6 +320,7 @@ pub fn run(
         host,
         services: ServiceControl::for_run(root, cfg.dry_run, start_kubelet),
         certificate_key: key.as_ref(),
+        single_phase: false,
     };
     if ctx.dry_run {
         log::info!(
@@ -322,6 +329,15 @@ pub fn run(
         );
     }
     run_phases(&ctx, PHASES, &skip, observer)
+}
+
+/// `init phase upload-certs --upload-certs` run alone is how a new key is made (as kubeadm
+/// documents it), and no join command follows to carry a generated key: show it here. A full
+/// init (and boot) shows it only in the control-plane join command.
+fn show_generated_key(phase: &str, generated: bool, key: Option<&CertificateKey>) {
+    if let Some(key) = key.filter(|_| phase == "upload-certs" && generated) {
+        println!("[upload-certs] Using certificate key:\n{}", key.to_hex());
+    }
 }
 
 /// In kubeadm's external-CA mode every kubeconfig must be supplied; check before writing
