@@ -1402,6 +1402,28 @@ fn secrets_stay_out_of_debug_output() {
 }
 
 #[test]
+fn a_discovery_file_url_is_shown_without_its_credentials() {
+    let url = "https://u:s3cr3t@h/discovery.yaml?X-Amz-Signature=s3cr3t";
+    let j = join_yaml(&join_with_discovery(&format!(
+        "  file:\n    kubeConfigPath: {url}\n"
+    )))
+    .unwrap();
+    assert_eq!(j.discovery, Discovery::File(url.into()));
+    let debug = format!("{j:?}");
+    assert!(!debug.contains("s3cr3t"), "{debug}");
+    assert!(
+        debug.contains("https://h/discovery.yaml?<redacted>"),
+        "{debug}"
+    );
+    let e = join_yaml(&join_with_discovery(
+        "  file:\n    kubeConfigPath: http://h/d.yaml?sig=s3cr3t\n",
+    ))
+    .unwrap_err();
+    assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    assert!(e.to_string().contains("must be https"), "{e}");
+}
+
+#[test]
 fn a_token_in_the_wrong_place_is_not_echoed() {
     let secret = "0123456789abcdef";
     for (yaml, field) in [
