@@ -1,9 +1,12 @@
 //! The command line, in kubeadm's words: same subcommands, phase names and flag names wherever
 //! kubeadm has them. Scripts drive kubeboot through this interface: keep it stable.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::config::model::redacted;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,7 +50,8 @@ pub enum Command {
     Version,
 }
 
-#[derive(Debug, Args)]
+/// `Debug` shows `--user-data` without the credentials a presigned URL carries.
+#[derive(Args)]
 pub struct BootArgs {
     /// Use only this user-data source (local, cmdline, nocloud, configdrive, ec2, gce, azure, openstack)
     #[arg(long, value_name = "NAME")]
@@ -89,7 +93,8 @@ pub struct PhaseArgs {
 }
 
 /// `kubeadm init` flags. Each overrides the matching field of `--config`, as in kubeadm.
-#[derive(Debug, Args, Default, Clone)]
+/// `Debug` shows whether a token or certificate key is set, never its value.
+#[derive(Args, Default, Clone)]
 pub struct InitArgs {
     /// Path to a kubeadm configuration file (InitConfiguration, ClusterConfiguration, KubeletConfiguration)
     #[arg(long, value_name = "FILE")]
@@ -163,8 +168,9 @@ pub enum TlsBootstrapMode {
     Kubelet,
 }
 
-/// `kubeadm join` flags.
-#[derive(Debug, Args, Default, Clone)]
+/// `kubeadm join` flags. `Debug` shows whether a token or certificate key is set, never its
+/// value.
+#[derive(Args, Default, Clone)]
 pub struct JoinArgs {
     /// host:port of the API server to discover the cluster from
     pub api_server_endpoint: Option<String>,
@@ -221,6 +227,102 @@ pub struct JoinArgs {
     pub dry_run: bool,
 }
 
+impl fmt::Debug for BootArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BootArgs")
+            .field("datasource", &self.datasource)
+            .field(
+                "user_data",
+                &self.user_data.as_deref().map(crate::logging::redact_url),
+            )
+            .field("ignore_preflight_errors", &self.ignore_preflight_errors)
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
+impl fmt::Debug for InitArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InitArgs")
+            .field("config", &self.config)
+            .field("node_name", &self.node_name)
+            .field(
+                "apiserver_advertise_address",
+                &self.apiserver_advertise_address,
+            )
+            .field("apiserver_bind_port", &self.apiserver_bind_port)
+            .field("control_plane_endpoint", &self.control_plane_endpoint)
+            .field("service_cidr", &self.service_cidr)
+            .field("pod_network_cidr", &self.pod_network_cidr)
+            .field("service_dns_domain", &self.service_dns_domain)
+            .field("apiserver_cert_extra_sans", &self.apiserver_cert_extra_sans)
+            .field("cert_dir", &self.cert_dir)
+            .field("kubernetes_version", &self.kubernetes_version)
+            .field("image_repository", &self.image_repository)
+            .field("cri_socket", &self.cri_socket)
+            .field("token", &format_args!("{}", redacted(&self.token)))
+            .field("token_ttl", &self.token_ttl)
+            .field("upload_certs", &self.upload_certs)
+            .field(
+                "certificate_key",
+                &format_args!("{}", redacted(&self.certificate_key)),
+            )
+            .field("skip_phases", &self.skip_phases)
+            .field("ignore_preflight_errors", &self.ignore_preflight_errors)
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
+impl fmt::Debug for JoinArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinArgs")
+            .field("api_server_endpoint", &self.api_server_endpoint)
+            .field("config", &self.config)
+            .field("token", &format_args!("{}", redacted(&self.token)))
+            .field(
+                "discovery_token",
+                &format_args!("{}", redacted(&self.discovery_token)),
+            )
+            .field(
+                "tls_bootstrap_token",
+                &format_args!("{}", redacted(&self.tls_bootstrap_token)),
+            )
+            .field(
+                "discovery_token_ca_cert_hash",
+                &self.discovery_token_ca_cert_hash,
+            )
+            .field(
+                "discovery_token_unsafe_skip_ca_verification",
+                &self.discovery_token_unsafe_skip_ca_verification,
+            )
+            .field(
+                "discovery_file",
+                &self
+                    .discovery_file
+                    .as_deref()
+                    .map(crate::logging::redact_url),
+            )
+            .field("node_name", &self.node_name)
+            .field("cri_socket", &self.cri_socket)
+            .field("control_plane", &self.control_plane)
+            .field(
+                "certificate_key",
+                &format_args!("{}", redacted(&self.certificate_key)),
+            )
+            .field(
+                "apiserver_advertise_address",
+                &self.apiserver_advertise_address,
+            )
+            .field("apiserver_bind_port", &self.apiserver_bind_port)
+            .field("skip_phases", &self.skip_phases)
+            .field("ignore_preflight_errors", &self.ignore_preflight_errors)
+            .field("tls_bootstrap", &self.tls_bootstrap)
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +331,64 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        const SECRET: &str = "0123456789abcdef";
+        let key = "ab".repeat(32);
+        let token = format!("abcdef.{SECRET}");
+        let init = Cli::try_parse_from([
+            "kubeboot",
+            "init",
+            "--token",
+            &token,
+            "--certificate-key",
+            &key,
+        ])
+        .unwrap();
+        let phase = Cli::try_parse_from([
+            "kubeboot",
+            "init",
+            "phase",
+            "upload-certs",
+            "--certificate-key",
+            &key,
+        ])
+        .unwrap();
+        let join = Cli::try_parse_from([
+            "kubeboot",
+            "join",
+            "10.0.0.1:6443",
+            "--token",
+            &token,
+            "--discovery-token",
+            &token,
+            "--tls-bootstrap-token",
+            &token,
+            "--certificate-key",
+            &key,
+            "--discovery-file",
+            "https://h/d.yaml?sig=s3cr3tsig",
+        ])
+        .unwrap();
+        let boot = Cli::try_parse_from([
+            "kubeboot",
+            "boot",
+            "--user-data",
+            "https://u:s3cr3tpass@h/ud?sig=s3cr3tsig",
+        ])
+        .unwrap();
+        for cli in [init, phase, join, boot] {
+            let text = format!("{cli:?}");
+            for secret in [SECRET, key.as_str(), "s3cr3t"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+            assert!(
+                text.contains("<redacted>") || text.contains("Some(\"https://h/ud?<redacted>\")"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

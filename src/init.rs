@@ -6,7 +6,7 @@
 use crate::cli::{InitCommand, InitSub};
 use crate::cluster::CertificateKey;
 use crate::config::model::{Etcd, InitConfiguration};
-use crate::config::{self, HostFacts};
+use crate::config::{self, ConfigError, HostFacts};
 use crate::fs::Root;
 use crate::service::ServiceControl;
 use crate::state::{PhaseObserver, Unobserved};
@@ -21,6 +21,8 @@ pub struct InitContext<'a> {
     pub services: ServiceControl,
     /// Decided once per init (`online::prepare_secrets`), so every phase uses the same key.
     pub certificate_key: Option<&'a CertificateKey>,
+    /// Run as `init phase <name>`: no join command follows to carry the certificate key.
+    pub single_phase: bool,
 }
 
 /// A phase body: gets its own name and `Some(sub)` for one sub-phase, `None` otherwise.
@@ -148,7 +150,8 @@ fn online_phase(ctx: &InitContext, name: &str, sub: Option<&str>) -> Result<()> 
         upload_certs: ctx.cfg.upload_certs,
         certificate_key: ctx.certificate_key,
         skip_token_print: false,
-        skip_certificate_key_print: false,
+        // Run alone, upload-certs leaves the key to `show_generated_key`.
+        skip_certificate_key_print: ctx.single_phase && name == "upload-certs",
         services: ctx.services,
     };
     Ok(online::run_phase(ctx.root, ctx.cfg, &opts, name, sub)?)
@@ -159,8 +162,28 @@ fn online_phase(ctx: &InitContext, name: &str, sub: Option<&str>) -> Result<()> 
 pub struct SkipList(Vec<String>);
 
 impl SkipList {
-    /// Validates every entry against the phase table, so a typo is an error, not a silent no-op.
+    /// `--skip-phases` from the command line: an unknown entry is a usage error (exit 2).
     pub fn new(entries: &[String], phases: &[Phase]) -> Result<SkipList> {
+        Self::checked(entries, phases)
+            .map_err(|reason| Error::Usage(format!("{reason} in --skip-phases")))
+    }
+
+    /// `skipPhases` of a configuration file or user-data: an unknown entry is a configuration
+    /// error (exit 3), like any other bad field.
+    pub fn from_config(entries: &[String], phases: &[Phase]) -> Result<SkipList> {
+        Self::checked(entries, phases).map_err(|reason| {
+            Error::Config(ConfigError {
+                origin: "the InitConfiguration".into(),
+                document: None,
+                kind: None,
+                field: Some("skipPhases".into()),
+                reason,
+            })
+        })
+    }
+
+    /// Validates every entry against the phase table, so a typo is an error, not a silent no-op.
+    fn checked(entries: &[String], phases: &[Phase]) -> std::result::Result<SkipList, String> {
         for entry in entries {
             let (phase, sub) = match entry.split_once('/') {
                 Some((p, s)) => (p, Some(s)),
@@ -174,10 +197,10 @@ impl SkipList {
                     Some(s) => p.subphases.contains(&s),
                 });
             if !known {
-                return Err(Error::Usage(format!(
-                    "unknown phase {entry:?} in --skip-phases/skipPhases; phases are: {}",
+                return Err(format!(
+                    "unknown phase {entry:?} (phases are: {})",
                     phase_names(phases)
-                )));
+                ));
             }
         }
         Ok(SkipList(entries.to_vec()))
@@ -269,10 +292,16 @@ pub fn run_command(root: &Root, cmd: InitCommand) -> Result<()> {
                 host: &host,
                 services: ServiceControl::for_run(root, cfg.dry_run, true),
                 certificate_key: key.as_ref(),
+                single_phase: true,
             };
-            run_single_phase(&ctx, &p.phase, p.sub_phase.as_deref())
+            run_single_phase(&ctx, &p.phase, p.sub_phase.as_deref())?;
+            show_generated_key(&p.phase, cfg.certificate_key.is_none(), key.as_ref());
+            Ok(())
         }
         None => {
+            // Flags replace skipPhases: checked here, a bad entry is the command line's fault;
+            // `run` blames what is left on the configuration.
+            SkipList::new(&cmd.args.skip_phases, PHASES)?;
             let cfg = config::load_init(&cmd.args, &facts)?;
             run(root, cfg, &host, true, &mut Unobserved)
         }
@@ -288,7 +317,7 @@ pub fn run(
     start_kubelet: bool,
     observer: &mut dyn PhaseObserver,
 ) -> Result<()> {
-    let skip = SkipList::new(&cfg.skip_phases, PHASES)?;
+    let skip = SkipList::from_config(&cfg.skip_phases, PHASES)?;
     check_external_ca(root, &cfg)?;
     let upload_certs = cfg.upload_certs;
     // Recorded before the first phase, removed after the last: a re-run after a crash in
@@ -306,6 +335,7 @@ pub fn run(
         host,
         services: ServiceControl::for_run(root, cfg.dry_run, start_kubelet),
         certificate_key: key.as_ref(),
+        single_phase: false,
     };
     if ctx.dry_run {
         log::info!(
@@ -318,6 +348,15 @@ pub fn run(
         online::discard_generated_secrets(root)?;
     }
     Ok(())
+}
+
+/// `init phase upload-certs --upload-certs` run alone is how a new key is made (as kubeadm
+/// documents it), and no join command follows to carry a generated key: show it here. A full
+/// init (and boot) shows it only in the control-plane join command.
+fn show_generated_key(phase: &str, generated: bool, key: Option<&CertificateKey>) {
+    if let Some(key) = key.filter(|_| phase == "upload-certs" && generated) {
+        println!("[upload-certs] Using certificate key:\n{}", key.to_hex());
+    }
 }
 
 /// In kubeadm's external-CA mode every kubeconfig must be supplied; check before writing
@@ -367,6 +406,16 @@ mod tests {
             .to_string();
         assert!(e.contains("\"cert\"") && e.contains("certs, addon"), "{e}");
         assert!(SkipList::new(&["addon/dns".into()], TABLE).is_err());
+    }
+
+    #[test]
+    fn a_bad_entry_is_blamed_on_where_it_came_from() {
+        let flag = SkipList::new(&["cert".into()], TABLE).unwrap_err();
+        assert_eq!(flag.exit_code(), crate::ExitCode::Usage);
+        assert!(flag.to_string().contains("--skip-phases"), "{flag}");
+        let config = SkipList::from_config(&["cert".into()], TABLE).unwrap_err();
+        assert_eq!(config.exit_code(), crate::ExitCode::Config);
+        assert!(config.to_string().contains("field skipPhases"), "{config}");
     }
 
     #[test]

@@ -293,6 +293,22 @@ fn config_mixed_with_a_disallowed_flag_is_kubeadms_error() {
     );
 }
 
+#[test]
+fn an_unknown_skip_phases_entry_of_the_config_is_a_config_error() {
+    let sb = Sandbox::new();
+    let config = sb.example_with(
+        "kind: InitConfiguration\n",
+        "kind: InitConfiguration\nskipPhases: [preflight, nosuch]\n",
+    );
+    init_fails(
+        &sb,
+        &config,
+        &["--ignore-preflight-errors=all"],
+        3,
+        &["field skipPhases", "unknown phase \"nosuch\""],
+    );
+}
+
 // ---- command line (exit 2) ----------------------------------------------------------------------
 
 #[test]

@@ -635,14 +635,63 @@ fn dry_run_prints_every_object_with_secrets_redacted_and_the_join_command() {
         "no worker join command with {pin} at the end:\n{}",
         init.stdout
     );
-    // The token secret is printed only where the user needs it, and never logged.
+    // The token secret is printed only in the join commands, and never logged.
+    assert!(
+        init.stdout.contains("Using token: abcdef.<redacted>"),
+        "{}",
+        init.stdout
+    );
     for line in init.stdout.lines().filter(|l| l.contains(TOKEN_SECRET)) {
-        assert!(
-            line.starts_with("# [bootstrap-token] Using token: ") || line.contains("kubeadm join "),
-            "token secret in {line:?}"
-        );
+        assert!(line.contains("kubeadm join "), "token secret in {line:?}");
     }
     assert!(!init.stderr.contains(TOKEN_SECRET), "{}", init.stderr);
+}
+
+#[test]
+fn upload_certs_run_alone_shows_the_key_it_generated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let phase = |config: &Path| {
+        let out = run_bounded(
+            Command::new(env!("CARGO_BIN_EXE_kubeboot"))
+                .args([
+                    "init",
+                    "phase",
+                    "upload-certs",
+                    "--upload-certs",
+                    "--dry-run",
+                ])
+                .arg("--config")
+                .arg(config)
+                .arg("--root")
+                .arg(dir.path()),
+            COMMAND_TIMEOUT,
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let stdout = phase(Path::new(EXAMPLE));
+    assert!(!stdout.contains("not shown here"), "{stdout}");
+    let (_, key) = stdout
+        .split_once("[upload-certs] Using certificate key:\n")
+        .unwrap_or_else(|| panic!("no key shown:\n{stdout}"));
+    let key = key.lines().next().unwrap_or_default();
+    assert!(
+        key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{key:?}"
+    );
+    // A key the user gave is not echoed back.
+    let given = "ab".repeat(32);
+    let config = dir.path().join("with-key.yaml");
+    let example = fs::read_to_string(EXAMPLE).expect("read the example");
+    let with_key = example.replacen(
+        "kind: InitConfiguration\n",
+        &format!("kind: InitConfiguration\ncertificateKey: {given}\n"),
+        1,
+    );
+    fs::write(&config, with_key).expect("write config");
+    let stdout = phase(&config);
+    assert!(!stdout.contains("certificate key"), "{stdout}");
+    assert!(!stdout.contains(&given), "{stdout}");
 }
 
 #[test]

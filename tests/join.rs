@@ -62,7 +62,9 @@ impl log::Log for Capture {
 
 fn capture_logs() {
     INIT.call_once(|| {
-        let _ = log::set_logger(&CAPTURE);
+        // Nothing else in this binary installs a logger: if something did, the scan below
+        // would see nothing and pass for the wrong reason.
+        log::set_logger(&CAPTURE).expect("the capturing logger is installed first");
         log::set_max_level(log::LevelFilter::Trace);
     });
 }
@@ -71,8 +73,14 @@ fn assert_no_secret(text: &str) {
     assert!(!text.contains(TOKEN_SECRET), "token secret leaked: {text}");
 }
 
+/// Scans every captured line; an empty capture means logging was not captured at all.
 fn assert_no_secret_logged() {
-    for line in LINES.lock().unwrap().iter() {
+    let lines = LINES.lock().unwrap();
+    assert!(
+        !lines.is_empty() && log::max_level() == log::LevelFilter::Trace,
+        "the log capture is not active: nothing was scanned"
+    );
+    for line in lines.iter() {
         assert_no_secret(line);
     }
 }

@@ -1015,17 +1015,19 @@ fn ec2_token_refused_means_not_ec2() {
 
 #[test]
 fn ec2_rejected_token_is_an_error_naming_the_source() {
+    const IMDS_TOKEN: &str = "AQAEAImdsV2SessionT0ken-not-for-logs==";
     let server = Server::start(|r, _| match r.method.as_str() {
-        "PUT" => reply(200, "token"),
-        _ => reply(401, ""),
+        "PUT" => reply(200, IMDS_TOKEN),
+        _ if r.header("x-aws-ec2-metadata-token") == Some(IMDS_TOKEN) => reply(401, ""),
+        _ => reply(400, "the test expects the session token"),
     });
     let env = env_with(|e| e.ec2_url = server.url.clone());
     let (_dir, root) = empty_root();
     let e = fetch("ec2", &root, &env).unwrap_err();
-    let text = e.to_string();
+    let text = format!("{e} {e:?}");
     assert!(text.starts_with("ec2:"), "{text}");
-    assert!(text.contains("HTTP 401"), "{text}");
-    assert!(!text.contains("token\""), "{text}");
+    assert!(text.contains("HTTP 401"), "the token was sent: {text}");
+    assert!(!text.contains("SessionT0ken"), "{text}");
 }
 
 #[test]
@@ -1467,6 +1469,36 @@ fn load_explicit_user_data_file_and_url() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("does not exist"), "{e}");
+}
+
+#[test]
+fn a_presigned_user_data_url_is_shown_without_its_credentials() {
+    const SIG: &str = "s3cr3tsig";
+    let server = Server::start(|r, _| match r.path.as_str() {
+        p if p.starts_with("/ok?") => reply(200, JOIN),
+        p if p.starts_with("/bad?") => reply(200, "kind: [\n"),
+        _ => reply(403, "denied"),
+    });
+    let (_dir, root) = empty_root();
+    let url = |path: &str| {
+        format!(
+            "http://user:{SIG}@{}/{path}?X-Amz-Signature={SIG}",
+            &server.url["http://".len()..]
+        )
+    };
+    let selection = Selection::from_args(None, Some(&url("ok"))).unwrap();
+    assert!(!format!("{selection:?}").contains(SIG), "{selection:?}");
+    let loaded = load(&root, &env_with(|_| ()), &selection).unwrap();
+    assert_eq!(
+        loaded.documents[0].origin,
+        format!("{}/ok?<redacted>", server.url)
+    );
+    for path in ["bad", "denied"] {
+        let e = load(&root, &env_with(|_| ()), &Selection::Location(url(path))).unwrap_err();
+        let text = format!("{e} {e:?}");
+        assert!(text.contains(&format!("/{path}?<redacted>")), "{text}");
+        assert!(!text.contains(SIG), "{text}");
+    }
 }
 
 #[test]

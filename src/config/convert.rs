@@ -15,7 +15,7 @@ use super::model::{
     ApiEndpoint, ApiServer, Arg, BootstrapToken, BootstrapTokenDiscovery, BootstrapTokenString,
     ClusterConfiguration, ControlPlaneComponent, Discovery, Dns, EncryptionAlgorithm, EnvVar, Etcd,
     ExternalEtcd, HostPathMount, ImageMeta, InitConfiguration, JoinConfiguration, JoinControlPlane,
-    LocalEtcd, Networking, NodeRegistration, Taint, Timeouts,
+    LocalEtcd, Networking, NodeRegistration, Taint, Timeouts, redacted,
 };
 use super::net::CidrList;
 use super::version::KubeVersion;
@@ -24,8 +24,8 @@ use super::{v1beta3, v1beta4};
 type Result<T> = std::result::Result<T, DecodeError>;
 
 /// The InitConfiguration-only part of an init configuration (ClusterConfiguration is separate
-/// in the YAML and joined later).
-#[derive(Debug, Clone, PartialEq)]
+/// in the YAML and joined later). `Debug` shows whether a certificate key is set, never the key.
+#[derive(Clone, PartialEq)]
 pub struct InitPart {
     pub bootstrap_tokens: Vec<BootstrapToken>,
     pub node_registration: NodeRegistration,
@@ -34,6 +34,23 @@ pub struct InitPart {
     pub skip_phases: Vec<String>,
     pub timeouts: Timeouts,
     pub dry_run: bool,
+}
+
+impl std::fmt::Debug for InitPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitPart")
+            .field("bootstrap_tokens", &self.bootstrap_tokens)
+            .field("node_registration", &self.node_registration)
+            .field("local_api_endpoint", &self.local_api_endpoint)
+            .field(
+                "certificate_key",
+                &format_args!("{}", redacted(&self.certificate_key)),
+            )
+            .field("skip_phases", &self.skip_phases)
+            .field("timeouts", &self.timeouts)
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
 }
 
 impl Default for InitPart {
@@ -762,6 +779,17 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn init_part_debug_hides_the_certificate_key() {
+        let part = InitPart {
+            certificate_key: Some("ab".repeat(32)),
+            ..InitPart::default()
+        };
+        let text = format!("{part:?}");
+        assert!(!text.contains(&"ab".repeat(32)), "{text}");
+        assert!(text.contains("certificate_key: Some(<redacted>)"), "{text}");
     }
 
     #[test]

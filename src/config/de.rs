@@ -106,6 +106,34 @@ impl de::Error for DecodeError {
         }
     }
 
+    // serde's defaults quote the offending value (`invalid type: string "abcdef.0123…"`);
+    // a token or certificate key in the wrong place would then reach the console, stderr and
+    // result.json. These name only the kind of value.
+    fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        Self::custom(format_args!(
+            "invalid type: {}, expected {exp}",
+            kind_of(&unexp)
+        ))
+    }
+
+    fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        Self::custom(format_args!(
+            "invalid value: {} (not shown), expected {exp}",
+            kind_of(&unexp)
+        ))
+    }
+
+    fn invalid_length(len: usize, exp: &dyn de::Expected) -> Self {
+        Self::custom(format_args!("invalid length {len}, expected {exp}"))
+    }
+
+    fn unknown_variant(_variant: &str, expected: &'static [&'static str]) -> Self {
+        Self::custom(format_args!(
+            "unknown value (not shown); expected one of: {}",
+            expected.join(", ")
+        ))
+    }
+
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         let mut e = Self::custom(format!(
             "unknown field {field:?}; the fields here are: {}",
@@ -113,6 +141,28 @@ impl de::Error for DecodeError {
         ));
         e.unknown_field = true;
         e
+    }
+}
+
+/// The kind of an unexpected value, never the value itself.
+fn kind_of(unexp: &de::Unexpected<'_>) -> &'static str {
+    use de::Unexpected as U;
+    match unexp {
+        U::Bool(_) => "a boolean",
+        U::Unsigned(_) | U::Signed(_) | U::Float(_) => "a number",
+        U::Char(_) => "a character",
+        U::Str(_) => "a string",
+        U::Bytes(_) => "bytes",
+        U::Unit => "null",
+        U::Option => "an optional value",
+        U::NewtypeStruct | U::NewtypeVariant | U::TupleVariant | U::StructVariant => {
+            "a structured value"
+        }
+        U::UnitVariant => "an enum value",
+        U::Seq => "a list",
+        U::Map => "a mapping",
+        U::Enum => "an enum",
+        U::Other(_) => "a value",
     }
 }
 
@@ -405,6 +455,60 @@ mod tests {
     fn tags_are_refused() {
         let e = decode("required: !secret x\n").unwrap_err();
         assert_eq!(e.path.to_string(), "required");
+    }
+
+    #[test]
+    fn type_errors_name_the_kind_never_the_value() {
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Token {
+            token: String,
+        }
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        enum Mode {
+            Init,
+        }
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Holder {
+            #[serde(default)]
+            tokens: Vec<Token>,
+            #[serde(default)]
+            one: Option<Token>,
+            #[serde(default)]
+            port: Option<u8>,
+            #[serde(default)]
+            mode: Option<Mode>,
+            #[serde(default)]
+            pair: Option<(String, String)>,
+        }
+        let secret = "0123456789abcdef";
+        for (yaml, path) in [
+            (format!("tokens: [abcdef.{secret}]\n"), "tokens[0]"),
+            (format!("one: abcdef.{secret}\n"), "one"),
+            (format!("one: {{token: [abcdef.{secret}]}}\n"), "one.token"),
+            (format!("mode: x{secret}\n"), "mode"),
+            (format!("pair: [a{secret}]\n"), "pair"),
+            ("port: 1234567890123456\n".to_string(), "port"),
+        ] {
+            let v: Value = serde_yaml::from_str(&yaml).unwrap();
+            let e = from_value::<Holder>(&v).unwrap_err();
+            assert_eq!(e.path.to_string(), path, "{yaml}");
+            let text = format!("{e} {e:?}");
+            assert!(
+                !text.contains(secret) && !text.contains("1234567890"),
+                "{text}"
+            );
+        }
+        let v: Value = serde_yaml::from_str("tokens: [abcdef.0123456789abcdef]").unwrap();
+        let e = from_value::<Holder>(&v).unwrap_err();
+        assert!(
+            e.reason
+                .starts_with("invalid type: a string, expected struct Token"),
+            "{e}"
+        );
     }
 
     #[test]

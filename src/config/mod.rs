@@ -75,13 +75,26 @@ impl std::error::Error for ConfigError {}
 
 /// One YAML document before decoding: where it came from and its raw value. User-data parts
 /// are split into these, merged per kind, then decoded into the model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct RawDocument {
     /// File path, URL or user-data part (`ec2:user-data part 2`).
     pub origin: String,
     /// 1-based position in its source.
     pub index: usize,
     pub value: serde_yaml::Value,
+}
+
+/// The value can hold bootstrap tokens and the certificate key: Debug shows where the
+/// document came from and its kind, never its fields.
+impl fmt::Debug for RawDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawDocument")
+            .field("origin", &self.origin)
+            .field("index", &self.index)
+            .field("api_version", &self.api_version())
+            .field("kind", &self.kind())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RawDocument {

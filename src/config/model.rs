@@ -283,11 +283,24 @@ impl std::fmt::Debug for BootstrapTokenDiscovery {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` shows a discovery-file URL without the credentials a presigned one carries.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Discovery {
     BootstrapToken(BootstrapTokenDiscovery),
     /// A kubeconfig file path or an https URL (kubeadm's `discovery.file.kubeConfigPath`).
     File(String),
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Discovery::BootstrapToken(td) => f.debug_tuple("BootstrapToken").field(td).finish(),
+            Discovery::File(location) => f
+                .debug_tuple("File")
+                .field(&crate::logging::redact_url(location))
+                .finish(),
+        }
+    }
 }
 
 /// `Debug` shows whether a certificate key is set, never the key.
@@ -355,7 +368,8 @@ impl Default for BootConfiguration {
     }
 }
 
-fn redacted(secret: &Option<String>) -> &'static str {
+/// How Debug shows an optional secret: whether it is set, never its value.
+pub(crate) fn redacted(secret: &Option<String>) -> &'static str {
     if secret.is_some() {
         "Some(<redacted>)"
     } else {

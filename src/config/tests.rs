@@ -1390,6 +1390,66 @@ fn secrets_stay_out_of_debug_output() {
         assert!(!debug.contains("abcdefabcdefabcd"), "{debug}");
         assert!(debug.contains("<redacted>"), "{debug}");
     }
+    // Undecoded documents show where they came from and their kind, no field at all.
+    let raw = split_documents(fixture("v1beta4-init-full.yaml").as_bytes(), "x").unwrap();
+    let debug = format!("{raw:?}");
+    assert!(!debug.contains("0123456789abcdef"), "{debug}");
+    assert!(!debug.contains("abcdefabcdefabcd"), "{debug}");
+    assert!(
+        debug.contains("kind: Some(\"InitConfiguration\")"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn a_discovery_file_url_is_shown_without_its_credentials() {
+    let url = "https://u:s3cr3t@h/discovery.yaml?X-Amz-Signature=s3cr3t";
+    let j = join_yaml(&join_with_discovery(&format!(
+        "  file:\n    kubeConfigPath: {url}\n"
+    )))
+    .unwrap();
+    assert_eq!(j.discovery, Discovery::File(url.into()));
+    let debug = format!("{j:?}");
+    assert!(!debug.contains("s3cr3t"), "{debug}");
+    assert!(
+        debug.contains("https://h/discovery.yaml?<redacted>"),
+        "{debug}"
+    );
+    let e = join_yaml(&join_with_discovery(
+        "  file:\n    kubeConfigPath: http://h/d.yaml?sig=s3cr3t\n",
+    ))
+    .unwrap_err();
+    assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    assert!(e.to_string().contains("must be https"), "{e}");
+}
+
+#[test]
+fn a_token_in_the_wrong_place_is_not_echoed() {
+    let secret = "0123456789abcdef";
+    for (yaml, field) in [
+        (
+            format!("{INIT4}bootstrapTokens: [\"abcdef.{secret}\"]\n"),
+            "bootstrapTokens[0]",
+        ),
+        (
+            format!("{JOIN4}discovery:\n  bootstrapToken: \"abcdef.{secret}\"\n"),
+            "discovery.bootstrapToken",
+        ),
+        (
+            format!("{JOIN4}discovery:\n  tlsBootstrapToken: [abcdef.{secret}]\n"),
+            "discovery.tlsBootstrapToken",
+        ),
+        (
+            format!("{INIT4}certificateKey: {{key: {secret}{secret}}}\n"),
+            "certificateKey",
+        ),
+    ] {
+        let e = docs(&yaml).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+        assert!(e.reason.contains("invalid type"), "{e}");
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains(secret), "{text}");
+    }
 }
 
 #[test]

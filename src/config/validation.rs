@@ -583,7 +583,8 @@ fn discovery_file(path: &str) -> Result<(), String> {
     match path.split_once("://") {
         Some(("https", rest)) if !rest.is_empty() => Ok(()),
         Some(_) => Err(format!(
-            "{path:?}: if a URL is used, the scheme must be https"
+            "{:?}: if a URL is used, the scheme must be https",
+            crate::logging::redact_url(path)
         )),
         None if Path::new(path).is_absolute() => Ok(()),
         None => Err(format!(

@@ -9,9 +9,10 @@ use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::kubeconfig::{self, selected_cluster};
 use super::{BootstrapCredentials, Error, Found, Session};
-use crate::api::{Auth, DataView, Method, Trust};
+use crate::api::{self, Auth, DataView, Method, Trust};
 use crate::fs::Root;
 use crate::kubeconfig::{AuthInfo, Cluster, KubeConfig};
+use crate::logging::redact_url;
 
 pub(super) fn discover(
     root: &Root,
@@ -27,8 +28,10 @@ pub(super) fn discover(
             .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
         (root.read(location)?, dir)
     };
+    // A presigned URL carries its credentials in the query: messages show it without them.
+    let shown = redact_url(location);
     let invalid = |reason: String| Error::InvalidDiscoveryFile {
-        origin: location.to_string(),
+        origin: shown.clone(),
         reason,
     };
     let config = kubeconfig::parse(&bytes).map_err(invalid)?;
@@ -36,7 +39,7 @@ pub(super) fn discover(
     if file.credentials.is_none() && !has_tls_bootstrap_token {
         return Err(Error::NoBootstrapCredentials);
     }
-    validate_config_info(root, file, location, session)
+    validate_config_info(root, file, &shown, session)
 }
 
 /// Go's `url.Parse(s).Scheme == "https"` (schemes are case-insensitive).
@@ -57,8 +60,9 @@ fn system_trust(root: &Root, session: &Session) -> Result<Trust, Error> {
 
 /// GETs an https discovery file, verified with the system trust store, redirects not followed.
 fn download(root: &Root, url: &str, session: &Session) -> Result<Vec<u8>, Error> {
+    let shown = redact_url(url);
     let invalid = |reason: String| Error::InvalidDiscoveryFile {
-        origin: url.to_string(),
+        origin: shown.clone(),
         reason,
     };
     let uri: ureq::http::Uri = url
@@ -77,10 +81,32 @@ fn download(root: &Root, url: &str, session: &Session) -> Result<Vec<u8>, Error>
         .map_err(|e| invalid(e.to_string()))?;
     client
         .request(Method::Get, path, None)
-        .map_err(|source| Error::Download {
-            url: url.to_string(),
-            source: Box::new(source),
+        .map_err(|mut source| {
+            redact_error_url(&mut source);
+            Error::Download {
+                url: shown.clone(),
+                source: Box::new(source),
+            }
         })
+}
+
+/// Shows the URL of a failed request as [`redact_url`] does.
+fn redact_error_url(e: &mut api::Error) {
+    use api::Error as E;
+    match e {
+        E::Status { url, .. }
+        | E::Http { url, .. }
+        | E::Trust { url, .. }
+        | E::Tls { url, .. }
+        | E::Connect { url, .. }
+        | E::Timeout { url, .. }
+        | E::Redirect { url, .. }
+        | E::BodyTooLarge { url, .. }
+        | E::Decode { url, .. }
+        | E::Request { url, .. } => *url = redact_url(url),
+        E::GaveUp { source, .. } => redact_error_url(source),
+        E::Setup { .. } => {}
+    }
 }
 
 /// What the discovery file says, with every referenced file embedded (kubeadm's

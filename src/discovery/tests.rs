@@ -654,10 +654,20 @@ fn an_https_discovery_file_is_fetched_with_the_system_trust_store() {
     );
 
     // Without that CA in the trust store the download itself is refused as untrusted.
+    // The message names the URL without the credentials of a presigned query.
     sandbox.write(SYSTEM_CA_BUNDLE, &other.cert_pem);
-    let err = discover(&sandbox.root(), &file_discovery(&url), &options(&clock)).unwrap_err();
+    let presigned = format!("{url}?X-Amz-Signature=s3cr3tsig");
+    let err = discover(
+        &sandbox.root(),
+        &file_discovery(&presigned),
+        &options(&clock),
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::Download { .. }), "{err}");
     assert_eq!(err.exit_code(), ExitCode::Trust);
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("s3cr3tsig"), "{text}");
+    assert!(text.contains("/join/discovery.yaml?<redacted>"), "{text}");
 }
 
 #[test]

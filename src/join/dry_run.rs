@@ -88,7 +88,8 @@ pub fn plan(
                 path: cluster_info,
                 auth: "anonymous".into(),
                 note: Some(format!(
-                    "TLS verified against the CA of discovery file {location}"
+                    "TLS verified against the CA of discovery file {}",
+                    crate::logging::redact_url(location)
                 )),
                 body: None,
             });

@@ -133,11 +133,13 @@ pub fn upload_certs(ctx: &OnlineContext, sub: Option<&str>) -> Result<()> {
     }
     let files = cluster::read_certs_to_upload(ctx.root, &ctx.cfg.cluster)?;
     apply(target, &cluster::upload_certs_objects(key, &files, &owner)?)?;
+    // Stdout is the serial console under boot: the key appears once, in the control-plane
+    // join command at the end, not here as well.
     if !ctx.skip_certificate_key_print {
-        ctx.print(&format!(
-            "[upload-certs] Using certificate key:\n{}\n",
-            key.to_hex()
-        ))?;
+        ctx.print(
+            "[upload-certs] Using a certificate key (not shown here: it is part of the \
+             control-plane join command printed at the end of init)\n",
+        )?;
     }
     Ok(())
 }
@@ -208,11 +210,12 @@ pub fn bootstrap_token(ctx: &OnlineContext, sub: Option<&str>) -> Result<()> {
     if let Some(i) = tokens.iter().position(|t| t.token.is_none()) {
         return Err(Error::TokenMissing(i));
     }
+    // Only the public id: the secret appears once, in the join command at the end.
     if !ctx.skip_token_print {
         let values: Vec<String> = tokens
             .iter()
             .flat_map(|t| &t.token)
-            .map(|t| t.full())
+            .map(|t| format!("{}.<redacted>", t.id))
             .collect();
         match values.as_slice() {
             [] => {}

@@ -6,6 +6,7 @@ use super::media::read_limited;
 use super::seed::parse_meta_data;
 use super::source::{Context, Source, fetch_location};
 use super::{Blob, Error, MetaData, UserData};
+use crate::logging::redact_url;
 
 const CMDLINE: &str = "/proc/cmdline";
 const USERDATA_PARAM: &str = "kubeboot.userdata";
@@ -35,10 +36,11 @@ impl Source for Cmdline {
 
 impl Cmdline {
     fn fetch_url(&self, cx: &Context<'_>, url: &str) -> Result<UserData, Error> {
-        let origin = format!("cmdline {USERDATA_PARAM}={url}");
+        let shown = redact_url(url);
+        let origin = format!("cmdline {USERDATA_PARAM}={shown}");
         let bytes = fetch_location(self.name(), cx, url)?.ok_or_else(|| Error::Local {
             datasource: self.name(),
-            what: url.to_string(),
+            what: shown,
             reason: format!("not found; check {USERDATA_PARAM}= on the kernel command line"),
         })?;
         Ok(UserData {
@@ -57,13 +59,13 @@ impl Cmdline {
         let bytes = fetch_location(self.name(), cx, &user_data_url)?.ok_or_else(|| {
             Error::Local {
                 datasource: self.name(),
-                what: user_data_url.clone(),
+                what: redact_url(&user_data_url),
                 reason: "the NoCloud seed named by ds=...;s= on the kernel command line has no user-data".into(),
             }
         })?;
         let meta_url = format!("{base}meta-data");
         let mut meta = match fetch_location(self.name(), cx, &meta_url)? {
-            Some(meta) => parse_meta_data(&meta, &meta_url),
+            Some(meta) => parse_meta_data(&meta, &redact_url(&meta_url)),
             None => MetaData::default(),
         };
         if let Some(hostname) = &seed.hostname {
@@ -72,7 +74,7 @@ impl Cmdline {
         Ok(Some(UserData {
             source: self.name(),
             parts: vec![Blob {
-                origin: format!("cmdline {user_data_url}"),
+                origin: format!("cmdline {}", redact_url(&user_data_url)),
                 bytes,
             }],
             meta,

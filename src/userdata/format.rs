@@ -145,11 +145,15 @@ impl Decoder<'_> {
         let text = as_text(bytes, origin)?;
         match first_line(text) {
             line if is_cloud_config(line) => self.cloud_config(text, origin),
-            line if is_cloud_init_only(line) => {
-                self.skip(origin, &format!("starts with {:?}", truncate(line, 24)));
-                Ok(())
-            }
-            _ => self.yaml_part(text, origin),
+            line => match cloud_init_marker(line) {
+                // Only the marker: the rest of the line can be an `#include` URL with
+                // credentials, or a script's arguments.
+                Some(marker) => {
+                    self.skip(origin, &format!("starts with {marker:?}"));
+                    Ok(())
+                }
+                None => self.yaml_part(text, origin),
+            },
         }
     }
 
@@ -261,6 +265,15 @@ impl Decoder<'_> {
             value: value.clone(),
         };
         let documents = match value {
+            Value::Sequence(items) if items.len() > self.limits.max_documents => {
+                return Err(Error::invalid(
+                    origin,
+                    format!(
+                        "`kubeboot` lists more than {} YAML documents",
+                        self.limits.max_documents
+                    ),
+                ));
+            }
             Value::Sequence(items) => items
                 .iter()
                 .enumerate()
@@ -398,15 +411,12 @@ fn is_cloud_config(line: &str) -> bool {
     line == "#cloud-config"
 }
 
-fn is_cloud_init_only(line: &str) -> bool {
-    CLOUD_INIT_ONLY.iter().any(|p| line.starts_with(p))
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
+/// The cloud-init format marker `line` starts with (`#include`, `#!`, ...), if any.
+fn cloud_init_marker(line: &str) -> Option<&'static str> {
+    CLOUD_INIT_ONLY
+        .iter()
+        .copied()
+        .find(|m| line.starts_with(m))
 }
 
 /// Base64 as the sources and MIME use it: whitespace ignored, padding optional. The error
@@ -569,6 +579,34 @@ mod tests {
     }
 
     #[test]
+    fn cloud_config_document_list_is_capped_too() {
+        let item = "  - {apiVersion: kubeboot.io/v1alpha1, kind: BootConfiguration}\n";
+        let at_cap = format!("#cloud-config\nkubeboot:\n{}", item.repeat(MAX_DOCUMENTS));
+        // At the cap the list decodes (and then fails only on the repeated kind).
+        let e = decode(at_cap.as_bytes(), "src").unwrap_err();
+        assert!(e.to_string().contains("both BootConfiguration"), "{e}");
+        let over = format!(
+            "#cloud-config\nkubeboot:\n{}",
+            item.repeat(MAX_DOCUMENTS + 1)
+        );
+        let e = decode(over.as_bytes(), "src").unwrap_err();
+        assert!(e.to_string().contains("more than 64 YAML documents"), "{e}");
+    }
+
+    #[test]
+    fn skipped_cloud_init_formats_are_named_by_their_marker_only() {
+        assert_eq!(
+            cloud_init_marker("#include https://u:secret@h/x?sig=secret"),
+            Some("#include")
+        );
+        assert_eq!(cloud_init_marker("#!/bin/sh -c secret"), Some("#!"));
+        assert_eq!(cloud_init_marker("apiVersion: v1"), None);
+        let d = decode_with_limits(b"#include https://u:secret@h/x\n", "t", &Limits::default())
+            .unwrap();
+        assert_eq!((d.documents.len(), d.skipped), (0, 1));
+    }
+
+    #[test]
     fn merge_is_deep_for_mappings_and_replaces_lists() {
         let doc = |origin: &str, yaml: &str| RawDocument {
             origin: origin.into(),
@@ -612,6 +650,26 @@ mod tests {
         assert_eq!(merged.len(), 1);
         assert_eq!(merged[0].api_version(), Some("kubeadm.k8s.io/v1beta4"));
         assert!(merged[0].value.get("clusterName").is_none());
+    }
+
+    #[test]
+    fn decoded_documents_debug_hides_their_values() {
+        let d = decode_with_limits(
+            b"apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: abcdef.0123456789abcdef\ncertificateKey: 5ec7e75ec7e7\n",
+            "src",
+            &Limits::default(),
+        )
+        .unwrap();
+        let loaded = super::super::Loaded {
+            source: "local",
+            documents: d.documents.clone(),
+            meta: Default::default(),
+        };
+        for text in [format!("{d:?}"), format!("{loaded:?}")] {
+            assert!(!text.contains("0123456789abcdef"), "{text}");
+            assert!(!text.contains("5ec7e75ec7e7"), "{text}");
+            assert!(text.contains("InitConfiguration"), "{text}");
+        }
     }
 
     #[test]

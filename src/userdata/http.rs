@@ -10,6 +10,7 @@ use rustls_pki_types::CertificateDer;
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 
 use super::format::MAX_SIZE;
+use crate::logging::redact_url;
 use crate::retry::Backoff;
 
 /// How long and how often to retry.
@@ -176,8 +177,9 @@ impl Http {
                 return Err(failure);
             };
             log::debug!(
-                "[user-data] {} {url}: {failure}; retrying in {pause:?}",
-                method.as_str()
+                "[user-data] {} {}: {failure}; retrying in {pause:?}",
+                method.as_str(),
+                redact_url(url)
             );
             std::thread::sleep(pause);
         }
@@ -258,6 +260,8 @@ enum Attempt {
 fn classify(e: ureq::Error) -> Attempt {
     match e {
         ureq::Error::BodyExceedsLimit(_) => Attempt::Final(HttpError::TooLarge),
+        // Its message quotes the URL, which may hold credentials.
+        ureq::Error::BadUri(_) => Attempt::Final(HttpError::Fatal("not a valid URL".into())),
         ureq::Error::Io(_)
         | ureq::Error::Timeout(_)
         | ureq::Error::HostNotFound

@@ -10,6 +10,7 @@ use super::http::{Http, HttpError, Method, RetryPolicy};
 use super::media::{self, Mounter, NixMounter};
 use super::{Blob, Error, Loaded, UserData, azure, cloud, cmdline, format, local, seed};
 use crate::fs::Root;
+use crate::logging::redact_url;
 
 /// A place user-data may come from.
 pub trait Source {
@@ -85,8 +86,9 @@ pub const PROBE_ORDER: [&str; 8] = [
     "openstack",
 ];
 
-/// Which sources to use, from `--datasource` and `--user-data`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which sources to use, from `--datasource` and `--user-data`. `Debug` shows a URL without
+/// its credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Selection {
     /// Every source in [`PROBE_ORDER`].
     Probe,
@@ -94,6 +96,19 @@ pub enum Selection {
     Datasource(String),
     /// Only this file or http(s) URL (`--user-data PATH|URL`).
     Location(String),
+}
+
+impl std::fmt::Debug for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Selection::Probe => f.write_str("Probe"),
+            Selection::Datasource(name) => f.debug_tuple("Datasource").field(name).finish(),
+            Selection::Location(location) => f
+                .debug_tuple("Location")
+                .field(&redact_url(location))
+                .finish(),
+        }
+    }
 }
 
 impl Selection {
@@ -222,6 +237,7 @@ impl Source for Explicit {
 
     fn fetch(&self, cx: &Context<'_>) -> Result<Option<UserData>, Error> {
         let location = self.location.as_str();
+        let shown = redact_url(location);
         let is_url = location.starts_with("http://") || location.starts_with("https://");
         let bytes = if is_url || location.starts_with("file:") {
             fetch_location(self.name(), cx, location)?
@@ -230,20 +246,20 @@ impl Source for Explicit {
             // --config: relative to the working directory, not under --root.
             let path = std::path::absolute(location).map_err(|e| Error::Local {
                 datasource: self.name(),
-                what: location.to_string(),
+                what: shown.clone(),
                 reason: e.to_string(),
             })?;
             media::read_limited(self.name(), &Root::new("/"), &path)?
         };
         let bytes = bytes.ok_or_else(|| Error::Local {
             datasource: self.name(),
-            what: location.to_string(),
+            what: shown.clone(),
             reason: "it does not exist; check the --user-data argument".into(),
         })?;
         Ok(Some(UserData {
             source: self.name(),
             parts: vec![Blob {
-                origin: location.to_string(),
+                origin: shown,
                 bytes,
             }],
             meta: Default::default(),
@@ -264,7 +280,10 @@ pub(crate) fn fetch_location(
     if !(location.starts_with("http://") || location.starts_with("https://")) {
         return Err(Error::invalid(
             datasource,
-            format!("{location:?} is not a file:, http: or https: URL"),
+            format!(
+                "{:?} is not a file:, http: or https: URL",
+                redact_url(location)
+            ),
         ));
     }
     let reply = cx
@@ -276,7 +295,7 @@ pub(crate) fn fetch_location(
         404 => Ok(None),
         status => Err(Error::Unavailable {
             datasource,
-            what: format!("GET {location}"),
+            what: format!("GET {}", redact_url(location)),
             reason: format!("HTTP {status}"),
             hint: "check the URL and that the server allows this node to read it",
         }),
@@ -297,6 +316,7 @@ pub(crate) fn http_failure(
     url: &str,
     e: HttpError,
 ) -> Error {
+    let url = redact_url(url);
     let what = format!(
         "{} {url}",
         match method {
