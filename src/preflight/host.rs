@@ -280,15 +280,23 @@ fn parse_cpus_allowed(status: &str) -> Option<usize> {
         .lines()
         .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
         .trim();
-    let mut count = 0;
+    let mut count: usize = 0;
     for part in list.split(',') {
-        count += match part.split_once('-') {
-            Some((a, b)) => b.trim().parse::<usize>().ok()? + 1 - a.trim().parse::<usize>().ok()?,
+        let in_part = match part.split_once('-') {
+            // A reversed range ("5-3") is malformed, not a huge count.
+            Some((a, b)) => {
+                let (a, b) = (
+                    a.trim().parse::<usize>().ok()?,
+                    b.trim().parse::<usize>().ok()?,
+                );
+                b.checked_sub(a)?.checked_add(1)?
+            }
             None => {
                 part.trim().parse::<usize>().ok()?;
                 1
             }
         };
+        count = count.checked_add(in_part)?;
     }
     (count > 0).then_some(count)
 }
@@ -340,6 +348,11 @@ mod tests {
         assert_eq!(parse_cpus_allowed(status), Some(7));
         assert_eq!(parse_cpus_allowed("Cpus_allowed_list:\t0\n"), Some(1));
         assert_eq!(parse_cpus_allowed("Cpus_allowed_list:\tx\n"), None);
+        assert_eq!(parse_cpus_allowed("Cpus_allowed_list:\t5-3\n"), None);
+        assert_eq!(
+            parse_cpus_allowed("Cpus_allowed_list:\t0-18446744073709551615\n"),
+            None
+        );
     }
 
     #[test]
