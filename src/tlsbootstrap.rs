@@ -183,8 +183,9 @@ pub fn csr_object(csr: &NodeCsr) -> serde_json::Value {
     })
 }
 
-/// Checks the issued certificate before anything uses it: it must carry our public key and the
-/// requested subject, and chain to the cluster CA for client authentication, valid now.
+/// Checks the issued certificate before anything uses it: it must carry our public key, the
+/// requested subject and the clientAuth extended key usage, and chain to the cluster CA for
+/// client authentication, valid now.
 pub fn check_issued_certificate(
     csr: &NodeCsr,
     node_name: &str,
@@ -223,6 +224,17 @@ pub fn check_issued_certificate(
         return Err(bad(format!(
             "subject is CN={cn:?} O={orgs:?}, expected CN={want_cn} O={NODES_GROUP}"
         )));
+    }
+    // webpki accepts a certificate without an extendedKeyUsage extension for any purpose; the
+    // CSR asked for client auth, so the certificate must say so.
+    let client_auth = cert
+        .extended_key_usage()
+        .map_err(|e| bad(format!("unreadable extended key usage: {e}")))?
+        .is_some_and(|eku| eku.value.client_auth);
+    if !client_auth {
+        return Err(bad(
+            "it is not marked for client authentication (no clientAuth extended key usage)".into(),
+        ));
     }
 
     let mut roots = rustls::RootCertStore::empty();
@@ -756,6 +768,39 @@ mod tests {
         let e =
             check_issued_certificate(&csr, "testnode", &crt, other_ca.as_bytes(), now).unwrap_err();
         assert!(e.to_string().contains("does not chain"), "{e}");
+    }
+
+    /// A CA (PEM) and a certificate it issued to `csr`'s key with the node's subject and `ekus`.
+    fn issued_with(csr: &NodeCsr, ekus: Vec<rcgen::ExtendedKeyUsagePurpose>) -> (String, String) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+        let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        leaf.distinguished_name
+            .push(rcgen::DnType::OrganizationName, NODES_GROUP);
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, node_subject_cn("testnode"));
+        leaf.extended_key_usages = ekus;
+        let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
+        let cert = leaf.signed_by(&csr.key, &issuer).unwrap();
+        (ca_pem, cert.pem())
+    }
+
+    #[test]
+    fn a_certificate_without_client_auth_usage_is_refused() {
+        use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+        let csr = new_node_csr("testnode").unwrap();
+        let now = UnixTime::now();
+        let (ca, crt) = issued_with(&csr, vec![ClientAuth]);
+        check_issued_certificate(&csr, "testnode", crt.as_bytes(), ca.as_bytes(), now).unwrap();
+        for ekus in [vec![], vec![ServerAuth]] {
+            let (ca, crt) = issued_with(&csr, ekus);
+            let e = check_issued_certificate(&csr, "testnode", crt.as_bytes(), ca.as_bytes(), now)
+                .unwrap_err();
+            assert!(e.to_string().contains("client authentication"), "{e}");
+            assert_eq!(e.exit_code(), ExitCode::Trust);
+        }
     }
 
     #[test]
