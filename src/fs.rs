@@ -100,6 +100,52 @@ impl Root {
         fs::symlink_metadata(self.path(path)).is_ok()
     }
 
+    /// Whether `path` exists once its symlinks are followed as on the node: an absolute link
+    /// target is a node path (under the root), not a path of the machine running kubeboot.
+    pub fn exists_following_links(&self, path: impl AsRef<Path>) -> bool {
+        self.resolve_links(path.as_ref())
+            .is_some_and(|real| fs::symlink_metadata(real).is_ok())
+    }
+
+    /// The real path of a node path with every symlink in it followed under the root; `None`
+    /// for a link loop or an unreadable link.
+    fn resolve_links(&self, node_path: &Path) -> Option<PathBuf> {
+        // Linux's limit on links followed in one lookup.
+        const MAX_LINKS: usize = 40;
+        let mut pending: Vec<std::ffi::OsString> = Vec::new();
+        push_components(&mut pending, node_path);
+        let mut resolved = self.base.clone();
+        let mut depth = 0usize;
+        let mut links = 0;
+        while let Some(part) = pending.pop() {
+            if part == ".." {
+                if depth > 0 {
+                    resolved.pop();
+                    depth -= 1;
+                }
+                continue;
+            }
+            resolved.push(&part);
+            match fs::symlink_metadata(&resolved) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return None;
+                    }
+                    let target = fs::read_link(&resolved).ok()?;
+                    resolved.pop();
+                    if target.is_absolute() {
+                        resolved = self.base.clone();
+                        depth = 0;
+                    }
+                    push_components(&mut pending, &target);
+                }
+                _ => depth += 1,
+            }
+        }
+        Some(resolved)
+    }
+
     /// Creates a directory and its parents; the last component gets `mode` (parents 0755).
     /// Each new directory's entry is fsynced, so a power loss cannot lose it.
     pub fn create_dir_all(&self, path: impl AsRef<Path>, mode: u32) -> Result<(), FsError> {
@@ -199,6 +245,18 @@ impl Root {
             Ok(()) => sync_parent(&real).map_err(|e| self.err("remove", path, e)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.err("remove", path, e)),
+        }
+    }
+}
+
+/// Pushes `path`'s components onto a stack of components still to walk (the first on top);
+/// `..` is kept, `/` and `.` are dropped.
+fn push_components(stack: &mut Vec<std::ffi::OsString>, path: &Path) {
+    for c in path.components().rev() {
+        match c {
+            Component::Normal(part) => stack.push(part.to_os_string()),
+            Component::ParentDir => stack.push("..".into()),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
         }
     }
 }
@@ -381,6 +439,33 @@ mod tests {
         root.write_atomic("/etc/kubernetes/x", b"", mode::PRIVATE)
             .unwrap();
         assert!(root.create_dir_all("/etc/kubernetes/x", mode::DIR).is_err());
+    }
+
+    #[test]
+    fn links_are_followed_under_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let pem = "/var/lib/kubelet/pki/kubelet-client-2026.pem";
+        root.write_atomic(pem, b"CERT+KEY", mode::PRIVATE).unwrap();
+        root.symlink_atomic(pem, "/var/lib/kubelet/pki/current.pem")
+            .unwrap();
+        assert!(root.exists_following_links("/var/lib/kubelet/pki/current.pem"));
+        // A relative link through a linked directory, with `..`.
+        std::os::unix::fs::symlink("var/lib/kubelet", root.path("/kubelet")).unwrap();
+        root.symlink_atomic("../pki/current.pem", "/kubelet/x/link.pem")
+            .unwrap();
+        assert!(root.exists_following_links("/kubelet/x/link.pem"));
+
+        // The target exists on the machine running the tests, not under the root.
+        let host_file = dir.path().join("host-only");
+        fs::write(&host_file, b"").unwrap();
+        root.symlink_atomic(&host_file, "/var/lib/kubelet/pki/dangling.pem")
+            .unwrap();
+        assert!(!root.exists_following_links("/var/lib/kubelet/pki/dangling.pem"));
+        assert!(!root.exists_following_links("/missing"));
+
+        root.symlink_atomic("/loop", "/loop").unwrap();
+        assert!(!root.exists_following_links("/loop"));
     }
 
     #[test]
