@@ -1,6 +1,8 @@
 //! The one filesystem layer: every path the agent touches on the node goes through a [`Root`],
 //! and every file is written atomically (temp file in the same directory, fsync, rename, fsync
 //! the directory) with an explicit mode, so a crash never leaves a half-written key or manifest.
+//! Temp names are random and a file's stale temps are removed when it is written, so a power
+//! loss leaves no lasting copy of a key; new directories and unlinks are fsynced too.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

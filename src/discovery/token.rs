@@ -84,10 +84,17 @@ fn keep_pinned_certificates(
     if selection.unpinned.is_empty() && selection.pinned.len() == ca_certs.len() {
         return cluster;
     }
+    let unreadable = ca_certs.len() - selection.pinned.len() - selection.unpinned.len();
     log::warn!(
-        "[discovery] Ignoring CA certificate(s) {} from the cluster-info of {endpoint:?}: their \
-         public keys match no --discovery-token-ca-cert-hash",
-        selection.unpinned.join(", ")
+        "[discovery] Ignoring {} CA certificate(s) of the cluster-info of {endpoint:?} whose \
+         public keys match no --discovery-token-ca-cert-hash: [{}]{}",
+        ca_certs.len() - selection.pinned.len(),
+        selection.unpinned.join(", "),
+        if unreadable > 0 {
+            format!(" and {unreadable} that cannot be parsed")
+        } else {
+            String::new()
+        }
     );
     cluster.ca_pem = selection
         .pinned
