@@ -1,6 +1,8 @@
 //! The one filesystem layer: every path the agent touches on the node goes through a [`Root`],
 //! and every file is written atomically (temp file in the same directory, fsync, rename, fsync
 //! the directory) with an explicit mode, so a crash never leaves a half-written key or manifest.
+//! Temp names are random and a file's stale temps are removed when it is written, so a power
+//! loss leaves no lasting copy of a key; new directories and unlinks are fsynced too.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -100,22 +102,58 @@ impl Root {
         fs::symlink_metadata(self.path(path)).is_ok()
     }
 
+    /// Whether `path` exists once its symlinks are followed as on the node: an absolute link
+    /// target is a node path (under the root), not a path of the machine running kubeboot.
+    pub fn exists_following_links(&self, path: impl AsRef<Path>) -> bool {
+        self.resolve_links(path.as_ref())
+            .is_some_and(|real| fs::symlink_metadata(real).is_ok())
+    }
+
+    /// The real path of a node path with every symlink in it followed under the root; `None`
+    /// for a link loop or an unreadable link.
+    fn resolve_links(&self, node_path: &Path) -> Option<PathBuf> {
+        // Linux's limit on links followed in one lookup.
+        const MAX_LINKS: usize = 40;
+        let mut pending: Vec<std::ffi::OsString> = Vec::new();
+        push_components(&mut pending, node_path);
+        let mut resolved = self.base.clone();
+        let mut depth = 0usize;
+        let mut links = 0;
+        while let Some(part) = pending.pop() {
+            if part == ".." {
+                if depth > 0 {
+                    resolved.pop();
+                    depth -= 1;
+                }
+                continue;
+            }
+            resolved.push(&part);
+            match fs::symlink_metadata(&resolved) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return None;
+                    }
+                    let target = fs::read_link(&resolved).ok()?;
+                    resolved.pop();
+                    if target.is_absolute() {
+                        resolved = self.base.clone();
+                        depth = 0;
+                    }
+                    push_components(&mut pending, &target);
+                }
+                _ => depth += 1,
+            }
+        }
+        Some(resolved)
+    }
+
     /// Creates a directory and its parents; the last component gets `mode` (parents 0755).
+    /// Each new directory's entry is fsynced, so a power loss cannot lose it.
     pub fn create_dir_all(&self, path: impl AsRef<Path>, mode: u32) -> Result<(), FsError> {
         let path = path.as_ref();
         let real = self.path(path);
-        if let Some(parent) = real.parent() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(mode::DIR)
-                .create(parent)
-                .map_err(|e| self.err("create directory", path, e))?;
-        }
-        match fs::DirBuilder::new().mode(mode).create(&real) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && real.is_dir() => Ok(()),
-            Err(e) => Err(self.err("create directory", path, e)),
-        }
+        create_dirs_durably(&real, mode).map_err(|e| self.err("create directory", path, e))
     }
 
     /// Lists the names in a directory, sorted; empty when it does not exist.
@@ -149,12 +187,10 @@ impl Root {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.base.clone());
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(mode::DIR)
-            .create(&dir)
+        create_dirs_durably(&dir, mode::DIR)
             .map_err(|e| self.err("create directory for", path, e))?;
-        let tmp = temp_name(&real);
+        remove_stale_temp_files(&real).map_err(|e| self.err("clean up before writing", path, e))?;
+        let tmp = temp_name(&real).map_err(|e| self.err("write", path, e))?;
         let result = (|| {
             // mode() applies at creation, so a key is never readable by others even briefly.
             let mut f = OpenOptions::new()
@@ -185,44 +221,122 @@ impl Root {
     ) -> Result<(), FsError> {
         let link = link.as_ref();
         let real = self.path(link);
-        let tmp = temp_name(&real);
         let result = (|| {
             if let Some(dir) = real.parent() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(mode::DIR)
-                    .create(dir)?;
+                create_dirs_durably(dir, mode::DIR)?;
             }
+            remove_stale_temp_files(&real)?;
+            let tmp = temp_name(&real)?;
             std::os::unix::fs::symlink(target.as_ref(), &tmp)?;
-            fs::rename(&tmp, &real)?;
+            if let Err(e) = fs::rename(&tmp, &real) {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
             if let Some(dir) = real.parent() {
                 File::open(dir)?.sync_all()?;
             }
             Ok::<(), io::Error>(())
         })();
-        if let Err(e) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(self.err("link", link, e));
-        }
-        Ok(())
+        result.map_err(|e| self.err("link", link, e))
     }
 
     pub fn remove_file(&self, path: impl AsRef<Path>) -> Result<(), FsError> {
         let path = path.as_ref();
-        match fs::remove_file(self.path(path)) {
-            Ok(()) => Ok(()),
+        let real = self.path(path);
+        match fs::remove_file(&real) {
+            Ok(()) => sync_parent(&real).map_err(|e| self.err("remove", path, e)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.err("remove", path, e)),
         }
     }
 }
 
-fn temp_name(real: &Path) -> PathBuf {
+/// Pushes `path`'s components onto a stack of components still to walk (the first on top);
+/// `..` is kept, `/` and `.` are dropped.
+fn push_components(stack: &mut Vec<std::ffi::OsString>, path: &Path) {
+    for c in path.components().rev() {
+        match c {
+            Component::Normal(part) => stack.push(part.to_os_string()),
+            Component::ParentDir => stack.push("..".into()),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+}
+
+/// Creates `dir` (with `mode`) and its missing ancestors (0755), fsyncing the parent of each
+/// one created so that its entry survives a power loss.
+fn create_dirs_durably(dir: &Path, mode: u32) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut cursor = Some(dir);
+    while let Some(d) = cursor {
+        if d.as_os_str().is_empty() || d.is_dir() {
+            break;
+        }
+        missing.push(d);
+        cursor = d.parent();
+    }
+    for (i, d) in missing.iter().rev().enumerate() {
+        let this_mode = if i + 1 == missing.len() {
+            mode
+        } else {
+            mode::DIR
+        };
+        match fs::DirBuilder::new().mode(this_mode).create(d) {
+            Ok(()) => sync_parent(d)?,
+            // Created meanwhile by someone else: its entry is theirs to sync.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+        _ => Ok(()),
+    }
+}
+
+/// The prefix and suffix of `real`'s temp files: `.<name>.kubeboot-` and `.tmp`.
+fn temp_affixes(real: &Path) -> (String, &'static str) {
     let name = real
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    real.with_file_name(format!(".{name}.kubeboot-{}.tmp", std::process::id()))
+    (format!(".{name}.kubeboot-"), ".tmp")
+}
+
+/// A fresh temp name next to `real`, random so that a temp left by a power loss in an earlier
+/// boot (whose PID the next boot likely reuses) cannot collide with it.
+fn temp_name(real: &Path) -> io::Result<PathBuf> {
+    let mut random = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut random)
+        .map_err(|_| io::Error::other("the system random generator failed"))?;
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let (prefix, suffix) = temp_affixes(real);
+    Ok(real.with_file_name(format!("{prefix}{hex}{suffix}")))
+}
+
+/// Removes temp files of `real` left by an interrupted write (they may hold a copy of a key).
+fn remove_stale_temp_files(real: &Path) -> io::Result<()> {
+    let Some(dir) = real.parent() else {
+        return Ok(());
+    };
+    let (prefix, suffix) = temp_affixes(real);
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(suffix) {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => log::debug!("removed the stale temp file {}", entry.path().display()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -261,6 +375,99 @@ mod tests {
             root.list_dir("/etc/kubernetes/pki").unwrap(),
             vec!["ca.key"]
         );
+    }
+
+    #[test]
+    fn a_temp_file_left_by_a_power_loss_is_removed_and_does_not_block_the_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        root.create_dir_all("/etc/kubernetes/pki", mode::PRIVATE_DIR)
+            .unwrap();
+        // An earlier boot with the same PID died between create and rename.
+        let pid = std::process::id();
+        let stale = [
+            format!("/etc/kubernetes/pki/.ca.key.kubeboot-{pid}.tmp"),
+            "/etc/kubernetes/pki/.ca.key.kubeboot-0123456789abcdef.tmp".into(),
+        ];
+        for path in &stale {
+            fs::write(root.path(path), b"old key copy").unwrap();
+        }
+        let other = "/etc/kubernetes/pki/.ca.crt.kubeboot-1.tmp";
+        fs::write(root.path(other), b"not ours").unwrap();
+
+        root.write_atomic("/etc/kubernetes/pki/ca.key", b"key", mode::PRIVATE)
+            .unwrap();
+        assert_eq!(root.read("/etc/kubernetes/pki/ca.key").unwrap(), b"key");
+        assert_eq!(
+            root.list_dir("/etc/kubernetes/pki").unwrap(),
+            vec![".ca.crt.kubeboot-1.tmp", "ca.key"],
+            "only ca.key's stale temp files are removed"
+        );
+    }
+
+    #[test]
+    fn a_stale_temp_link_does_not_block_replacing_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let pid = std::process::id();
+        root.create_dir_all("/var/lib/kubelet/pki", mode::DIR)
+            .unwrap();
+        std::os::unix::fs::symlink(
+            "stale.pem",
+            root.path(format!(
+                "/var/lib/kubelet/pki/.current.pem.kubeboot-{pid}.tmp"
+            )),
+        )
+        .unwrap();
+        root.symlink_atomic("b.pem", "/var/lib/kubelet/pki/current.pem")
+            .unwrap();
+        assert_eq!(
+            root.list_dir("/var/lib/kubelet/pki").unwrap(),
+            vec!["current.pem"]
+        );
+    }
+
+    #[test]
+    fn create_dir_all_gives_the_mode_to_the_last_directory_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        root.create_dir_all("/etc/kubernetes/pki", mode::PRIVATE_DIR)
+            .unwrap();
+        root.create_dir_all("/etc/kubernetes/pki", mode::PRIVATE_DIR)
+            .unwrap();
+        let mode_of = |p: &str| fs::metadata(root.path(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode_of("/etc/kubernetes/pki"), 0o700);
+        assert_eq!(mode_of("/etc/kubernetes") & 0o700, 0o700);
+        root.write_atomic("/etc/kubernetes/x", b"", mode::PRIVATE)
+            .unwrap();
+        assert!(root.create_dir_all("/etc/kubernetes/x", mode::DIR).is_err());
+    }
+
+    #[test]
+    fn links_are_followed_under_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let pem = "/var/lib/kubelet/pki/kubelet-client-2026.pem";
+        root.write_atomic(pem, b"CERT+KEY", mode::PRIVATE).unwrap();
+        root.symlink_atomic(pem, "/var/lib/kubelet/pki/current.pem")
+            .unwrap();
+        assert!(root.exists_following_links("/var/lib/kubelet/pki/current.pem"));
+        // A relative link through a linked directory, with `..`.
+        std::os::unix::fs::symlink("var/lib/kubelet", root.path("/kubelet")).unwrap();
+        root.symlink_atomic("../pki/current.pem", "/kubelet/x/link.pem")
+            .unwrap();
+        assert!(root.exists_following_links("/kubelet/x/link.pem"));
+
+        // The target exists on the machine running the tests, not under the root.
+        let host_file = dir.path().join("host-only");
+        fs::write(&host_file, b"").unwrap();
+        root.symlink_atomic(&host_file, "/var/lib/kubelet/pki/dangling.pem")
+            .unwrap();
+        assert!(!root.exists_following_links("/var/lib/kubelet/pki/dangling.pem"));
+        assert!(!root.exists_following_links("/missing"));
+
+        root.symlink_atomic("/loop", "/loop").unwrap();
+        assert!(!root.exists_following_links("/loop"));
     }
 
     #[test]

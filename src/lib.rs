@@ -23,6 +23,7 @@ pub mod manifests;
 pub mod online;
 pub mod pki;
 pub mod preflight;
+pub mod process;
 pub mod retry;
 pub mod service;
 pub mod state;

@@ -3,9 +3,10 @@
 //! real machine: under `--dry-run`, or with a `--root` other than `/`, it says what it would do.
 
 use std::path::Path;
-use std::process::Command;
+use std::time::Duration;
 
 use crate::fs::Root;
+use crate::process::{RunError, run_with_timeout};
 
 /// Whether service actions run, decided once per command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,20 +65,32 @@ fn systemd_running() -> bool {
     Path::new("/run/systemd/system").is_dir()
 }
 
-/// Runs one systemctl command; failures are warnings, as in kubeadm.
+/// How long one systemctl command may take: a restart waits for the kubelet to stop, which
+/// systemd bounds at 90 s by default.
+const SYSTEMCTL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs one systemctl command; failures are warnings, as in kubeadm, but a hung systemctl is
+/// killed rather than waited for forever.
 fn systemctl(args: &[&str]) {
-    match Command::new("systemctl").args(args).output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => log::warn!(
-            "[kubelet-start] 'systemctl {}' failed ({}): {}; check 'journalctl -u kubelet'",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => log::warn!(
-            "[kubelet-start] cannot run systemctl {}: {e}",
-            args.join(" ")
-        ),
+    let result = run_with_timeout(Path::new("systemctl"), args, SYSTEMCTL_TIMEOUT);
+    if let Some(warning) = failure_warning(args, &result) {
+        log::warn!("{warning}");
+    }
+}
+
+/// The warning for a systemctl command that did not succeed.
+fn failure_warning(args: &[&str], result: &Result<String, RunError>) -> Option<String> {
+    let command = format!("systemctl {}", args.join(" "));
+    match result {
+        Ok(_) => None,
+        Err(e) if e.is_timeout() => Some(format!(
+            "[kubelet-start] '{command}' did not finish ({e}); check 'systemctl status kubelet' \
+             and 'journalctl -u kubelet'"
+        )),
+        Err(e @ RunError::Spawn(_)) => Some(format!("[kubelet-start] '{command}': {e}")),
+        Err(e) => Some(format!(
+            "[kubelet-start] '{command}' failed ({e}); check 'journalctl -u kubelet'"
+        )),
     }
 }
 
@@ -102,6 +115,39 @@ mod tests {
         assert_eq!(
             ServiceControl::for_run(&Root::new("/"), false, false),
             ServiceControl::Skip("startKubelet is false")
+        );
+    }
+
+    #[test]
+    fn a_hung_systemctl_is_killed_and_reported() {
+        let result = run_with_timeout(Path::new("/bin/sleep"), &["600"], Duration::from_millis(50));
+        let warning = failure_warning(&["restart", "kubelet"], &result).unwrap();
+        assert!(
+            warning.contains("'systemctl restart kubelet' did not finish"),
+            "{warning}"
+        );
+        assert!(warning.contains("killed"), "{warning}");
+    }
+
+    #[test]
+    fn a_failed_systemctl_names_the_command_and_its_error() {
+        let result = run_with_timeout(
+            Path::new("/bin/sh"),
+            &["-c", "echo Unit kubelet.service not found. >&2; exit 5"],
+            Duration::from_secs(30),
+        );
+        let warning = failure_warning(&["enable", "kubelet"], &result).unwrap();
+        assert!(
+            warning.contains("'systemctl enable kubelet' failed"),
+            "{warning}"
+        );
+        assert!(
+            warning.contains("Unit kubelet.service not found."),
+            "{warning}"
+        );
+        assert_eq!(
+            failure_warning(&["daemon-reload"], &Ok(String::new())),
+            None
         );
     }
 }

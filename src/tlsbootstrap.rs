@@ -30,6 +30,7 @@ use x509_parser::prelude::FromDer;
 
 use crate::ExitCode;
 use crate::api::Client;
+use crate::config::model::Arg;
 use crate::fs::{Root, mode};
 use crate::retry::{Backoff, Clock};
 
@@ -183,8 +184,9 @@ pub fn csr_object(csr: &NodeCsr) -> serde_json::Value {
     })
 }
 
-/// Checks the issued certificate before anything uses it: it must carry our public key and the
-/// requested subject, and chain to the cluster CA for client authentication, valid now.
+/// Checks the issued certificate before anything uses it: it must carry our public key, the
+/// requested subject and the clientAuth extended key usage, and chain to the cluster CA for
+/// client authentication, valid now.
 pub fn check_issued_certificate(
     csr: &NodeCsr,
     node_name: &str,
@@ -224,6 +226,17 @@ pub fn check_issued_certificate(
             "subject is CN={cn:?} O={orgs:?}, expected CN={want_cn} O={NODES_GROUP}"
         )));
     }
+    // webpki accepts a certificate without an extendedKeyUsage extension for any purpose; the
+    // CSR asked for client auth, so the certificate must say so.
+    let client_auth = cert
+        .extended_key_usage()
+        .map_err(|e| bad(format!("unreadable extended key usage: {e}")))?
+        .is_some_and(|eku| eku.value.client_auth);
+    if !client_auth {
+        return Err(bad(
+            "it is not marked for client authentication (no clientAuth extended key usage)".into(),
+        ));
+    }
 
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_slice_iter(ca_pem) {
@@ -249,6 +262,44 @@ pub fn check_issued_certificate(
 
 /// The kubelet's certificate directory (`--cert-dir`, kubeadm's default).
 pub const KUBELET_PKI_DIR: &str = "/var/lib/kubelet/pki";
+
+/// The kubelet's certificate directory, where its client certificate store lives: the last
+/// `cert-dir` of `nodeRegistration.kubeletExtraArgs`, else [`KUBELET_PKI_DIR`] (as kubeadm's
+/// `kubelet-finalize` reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeletCertDir(String);
+
+impl Default for KubeletCertDir {
+    fn default() -> Self {
+        KubeletCertDir(KUBELET_PKI_DIR.to_string())
+    }
+}
+
+impl KubeletCertDir {
+    pub fn from_kubelet_args(args: &[Arg]) -> Self {
+        args.iter()
+            .rev()
+            .find(|a| a.name == "cert-dir")
+            .map(|a| KubeletCertDir(a.value.trim_end_matches('/').to_string()))
+            .filter(|d| !d.0.is_empty())
+            .unwrap_or_default()
+    }
+
+    /// The node path of the directory.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `kubelet-client.key.tmp`: the key of a CSR in flight ([`PENDING_KEY_FILE`] by default).
+    pub fn pending_key(&self) -> String {
+        format!("{}/kubelet-client.key.tmp", self.0)
+    }
+
+    /// `kubelet-client-current.pem` ([`CURRENT_CLIENT_PEM`] by default).
+    pub fn current_client_pem(&self) -> String {
+        format!("{}/kubelet-client-current.pem", self.0)
+    }
+}
 /// The key of a CSR in flight, as the kubelet keeps it (`kubelet-client.key.tmp`) until the
 /// certificate is stored: a later attempt reuses it, so its CSR gets the same name.
 pub const PENDING_KEY_FILE: &str = "/var/lib/kubelet/pki/kubelet-client.key.tmp";
@@ -273,13 +324,19 @@ pub struct IssuedCertificate {
     /// The certificate chain, PEM, leaf first.
     pub cert_pem: Vec<u8>,
     key: KeyPair,
+    cert_dir: KubeletCertDir,
 }
 
 impl IssuedCertificate {
     /// Stores the certificate and key as the kubelet's certificate store does
     /// ([`store_client_certificate`]); returns the node path of the new file.
     pub fn store(&self, root: &Root, now: SystemTime) -> Result<String, Error> {
-        store_client_certificate(root, &self.cert_pem, &self.key, now)
+        store_client_certificate(root, &self.cert_dir, &self.cert_pem, &self.key, now)
+    }
+
+    /// The kubelet certificate directory it is stored in.
+    pub fn cert_dir(&self) -> &KubeletCertDir {
+        &self.cert_dir
     }
 }
 
@@ -294,13 +351,14 @@ impl IssuedCertificate {
 /// it ([`forget_pending_key`]).
 pub fn request_node_certificate(
     root: &Root,
+    cert_dir: &KubeletCertDir,
     client: &Client,
     node_name: &str,
     ca_pem: &[u8],
     wait: &CsrWait,
     now: SystemTime,
 ) -> Result<IssuedCertificate, Error> {
-    let key = load_or_generate_key(root)?;
+    let key = load_or_generate_key(root, cert_dir)?;
     let csr = node_csr_for_key(key, node_name)?;
     let result = submit_csr(client, &csr)
         .and_then(|uid| wait_for_certificate(client, &csr.name, uid.as_deref(), wait))
@@ -318,10 +376,11 @@ pub fn request_node_certificate(
                 csr_name: csr.name,
                 cert_pem,
                 key: csr.key,
+                cert_dir: cert_dir.clone(),
             })
         }
         Err(e) if e.is_final_for_key() => {
-            if let Err(rm) = forget_pending_key(root) {
+            if let Err(rm) = forget_pending_key(root, cert_dir) {
                 log::warn!("[tls-bootstrap] {rm}");
             }
             Err(e)
@@ -336,31 +395,32 @@ fn unix_time(t: SystemTime) -> UnixTime {
 
 /// The pending key of an earlier attempt, or a new one written to [`PENDING_KEY_FILE`] (0600)
 /// before anything is sent, as the kubelet's `LoadOrGenerateKeyFile`.
-pub fn load_or_generate_key(root: &Root) -> Result<KeyPair, Error> {
-    if let Some(pem) = root.read_optional(PENDING_KEY_FILE)? {
+pub fn load_or_generate_key(root: &Root, cert_dir: &KubeletCertDir) -> Result<KeyPair, Error> {
+    let pending = cert_dir.pending_key();
+    if let Some(pem) = root.read_optional(&pending)? {
         match key_from_pem(&pem) {
             Some(key) => {
                 log::info!(
-                    "[tls-bootstrap] Reusing the private key of an earlier attempt from {PENDING_KEY_FILE}"
+                    "[tls-bootstrap] Reusing the private key of an earlier attempt from {pending}"
                 );
                 return Ok(key);
             }
             None => log::warn!(
-                "[tls-bootstrap] {PENDING_KEY_FILE} holds no usable ECDSA P-256 private key; \
+                "[tls-bootstrap] {pending} holds no usable ECDSA P-256 private key; \
                  generating a new one"
             ),
         }
     }
     let key =
         KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| Error::Crypto(e.to_string()))?;
-    root.create_dir_all(KUBELET_PKI_DIR, mode::DIR)?;
-    root.write_atomic(PENDING_KEY_FILE, sec1_pem(&key)?.as_bytes(), mode::PRIVATE)?;
+    root.create_dir_all(cert_dir.as_str(), mode::DIR)?;
+    root.write_atomic(&pending, sec1_pem(&key)?.as_bytes(), mode::PRIVATE)?;
     Ok(key)
 }
 
 /// Removes the pending key once the certificate and the kubeconfig using it are written.
-pub fn forget_pending_key(root: &Root) -> Result<(), Error> {
-    Ok(root.remove_file(PENDING_KEY_FILE)?)
+pub fn forget_pending_key(root: &Root, cert_dir: &KubeletCertDir) -> Result<(), Error> {
+    Ok(root.remove_file(cert_dir.pending_key())?)
 }
 
 /// A P-256 private key from PEM (SEC1 or PKCS#8). The error never says why: it could quote key
@@ -605,6 +665,7 @@ fn is_final(e: &crate::api::Error) -> bool {
 /// the node path of the new file.
 pub fn store_client_certificate(
     root: &Root,
+    cert_dir: &KubeletCertDir,
     cert_pem: &[u8],
     key: &KeyPair,
     now: SystemTime,
@@ -619,13 +680,14 @@ pub fn store_client_certificate(
     pem.push_str(&sec1_pem(key)?);
 
     let path = format!(
-        "{KUBELET_PKI_DIR}/kubelet-client-{}.pem",
+        "{}/kubelet-client-{}.pem",
+        cert_dir.as_str(),
         store_timestamp(now)
     );
-    root.create_dir_all(KUBELET_PKI_DIR, mode::DIR)?;
+    root.create_dir_all(cert_dir.as_str(), mode::DIR)?;
     root.write_atomic(&path, pem.as_bytes(), mode::PRIVATE)?;
     // Absolute target, as the kubelet's store links it.
-    root.symlink_atomic(&path, CURRENT_CLIENT_PEM)?;
+    root.symlink_atomic(&path, cert_dir.current_client_pem())?;
     log::info!("[tls-bootstrap] Wrote the kubelet client certificate and key to {path}");
     Ok(path)
 }
@@ -758,11 +820,44 @@ mod tests {
         assert!(e.to_string().contains("does not chain"), "{e}");
     }
 
+    /// A CA (PEM) and a certificate it issued to `csr`'s key with the node's subject and `ekus`.
+    fn issued_with(csr: &NodeCsr, ekus: Vec<rcgen::ExtendedKeyUsagePurpose>) -> (String, String) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+        let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        leaf.distinguished_name
+            .push(rcgen::DnType::OrganizationName, NODES_GROUP);
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, node_subject_cn("testnode"));
+        leaf.extended_key_usages = ekus;
+        let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
+        let cert = leaf.signed_by(&csr.key, &issuer).unwrap();
+        (ca_pem, cert.pem())
+    }
+
+    #[test]
+    fn a_certificate_without_client_auth_usage_is_refused() {
+        use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+        let csr = new_node_csr("testnode").unwrap();
+        let now = UnixTime::now();
+        let (ca, crt) = issued_with(&csr, vec![ClientAuth]);
+        check_issued_certificate(&csr, "testnode", crt.as_bytes(), ca.as_bytes(), now).unwrap();
+        for ekus in [vec![], vec![ServerAuth]] {
+            let (ca, crt) = issued_with(&csr, ekus);
+            let e = check_issued_certificate(&csr, "testnode", crt.as_bytes(), ca.as_bytes(), now)
+                .unwrap_err();
+            assert!(e.to_string().contains("client authentication"), "{e}");
+            assert_eq!(e.exit_code(), ExitCode::Trust);
+        }
+    }
+
     #[test]
     fn the_pending_key_is_written_private_first_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path());
-        let first = load_or_generate_key(&root).unwrap();
+        let first = load_or_generate_key(&root, &KubeletCertDir::default()).unwrap();
         let meta = std::fs::metadata(root.path(PENDING_KEY_FILE)).unwrap();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
@@ -771,7 +866,7 @@ mod tests {
             pem.starts_with("-----BEGIN EC PRIVATE KEY-----\n"),
             "SEC1, as the kubelet"
         );
-        let again = load_or_generate_key(&root).unwrap();
+        let again = load_or_generate_key(&root, &KubeletCertDir::default()).unwrap();
         assert_eq!(
             again.subject_public_key_info(),
             first.subject_public_key_info()
@@ -781,12 +876,12 @@ mod tests {
             node_csr_for_key(first, "n1").unwrap().name,
             node_csr_for_key(again, "n1").unwrap().name
         );
-        forget_pending_key(&root).unwrap();
+        forget_pending_key(&root, &KubeletCertDir::default()).unwrap();
         assert!(!root.exists(PENDING_KEY_FILE));
 
         root.write_atomic(PENDING_KEY_FILE, b"garbage", 0o600)
             .unwrap();
-        load_or_generate_key(&root).unwrap();
+        load_or_generate_key(&root, &KubeletCertDir::default()).unwrap();
         assert_ne!(root.read(PENDING_KEY_FILE).unwrap(), b"garbage");
     }
 
@@ -803,13 +898,56 @@ mod tests {
     }
 
     #[test]
+    fn the_kubelets_cert_dir_holds_the_pending_key_and_the_store() {
+        let arg = |name: &str, value: &str| Arg {
+            name: name.into(),
+            value: value.into(),
+        };
+        assert_eq!(
+            KubeletCertDir::from_kubelet_args(&[]).current_client_pem(),
+            CURRENT_CLIENT_PEM
+        );
+        assert_eq!(KubeletCertDir::default().pending_key(), PENDING_KEY_FILE);
+        let cert_dir = KubeletCertDir::from_kubelet_args(&[
+            arg("cert-dir", "/ignored"),
+            arg("v", "2"),
+            arg("cert-dir", "/srv/kubelet-pki/"),
+        ]);
+        assert_eq!(cert_dir.as_str(), "/srv/kubelet-pki");
+
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let csr = golden_csr();
+        load_or_generate_key(&root, &cert_dir).unwrap();
+        assert!(root.exists("/srv/kubelet-pki/kubelet-client.key.tmp"));
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_426_640);
+        let path =
+            store_client_certificate(&root, &cert_dir, &golden("testnode.crt"), &csr.key, now)
+                .unwrap();
+        assert!(
+            path.starts_with("/srv/kubelet-pki/kubelet-client-2026"),
+            "{path}"
+        );
+        let link = std::fs::read_link(root.path("/srv/kubelet-pki/kubelet-client-current.pem"));
+        assert_eq!(link.unwrap(), std::path::PathBuf::from(&path));
+        assert!(!root.exists(KUBELET_PKI_DIR));
+    }
+
+    #[test]
     fn the_store_file_is_named_and_laid_out_as_the_kubelets() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path());
         let csr = golden_csr();
         // 2026-11-23 09:37:20 UTC
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_426_640);
-        let path = store_client_certificate(&root, &golden("testnode.crt"), &csr.key, now).unwrap();
+        let path = store_client_certificate(
+            &root,
+            &KubeletCertDir::default(),
+            &golden("testnode.crt"),
+            &csr.key,
+            now,
+        )
+        .unwrap();
         assert_eq!(
             path,
             "/var/lib/kubelet/pki/kubelet-client-2026-11-23-09-37-20.pem"

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use k8s_openapi::api::core::v1::Node;
 use serde_json::json;
 use support::{
@@ -575,6 +575,46 @@ fn attack_ca_pin_mismatch() {
     let text = expect_failure(&join_config(&srv), &options(), ExitCode::Trust, &[]);
     assert!(text.contains(&srv.rogue_ca_hash()), "{text}");
     assert!(text.contains("is not pinned"), "{text}");
+}
+
+#[test]
+fn a_bundle_with_an_unpinned_ca_keeps_only_the_pinned_one_on_the_node() {
+    let srv = server();
+    srv.inject(
+        Fault::Body {
+            status: 200,
+            body: srv.forged_cluster_info(Forgery::RogueCaAddedSignedWith(TOKEN.into())),
+        }
+        .on(CLUSTER_INFO_PATH),
+    );
+    let sb = sandbox();
+    join::run(&sb.root, &join_config(&srv), &options()).unwrap();
+    assert_eq!(
+        sb.root.read("/etc/kubernetes/pki/ca.crt").unwrap(),
+        srv.ca_pem().as_bytes()
+    );
+    let kubelet_conf =
+        String::from_utf8(sb.root.read("/etc/kubernetes/kubelet.conf").unwrap()).unwrap();
+    assert!(kubelet_conf.contains(&STANDARD.encode(srv.ca_pem())));
+    assert!(!kubelet_conf.contains(&STANDARD.encode(srv.rogue_ca_pem())));
+}
+
+#[test]
+fn attack_unpinned_ca_added_to_the_bundle_cannot_serve_the_second_fetch() {
+    let srv = server();
+    srv.inject(
+        Fault::Body {
+            status: 200,
+            body: srv.forged_cluster_info(Forgery::RogueCaAddedSignedWith(TOKEN.into())),
+        }
+        .on(CLUSTER_INFO_PATH),
+    );
+    srv.mitm_after_connections(1);
+    let text = expect_failure(&join_config(&srv), &options(), ExitCode::Trust, &[]);
+    assert!(
+        text.contains("could not prove it holds the cluster CA"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -645,6 +645,27 @@ fn configdrive_found_by_label_is_read_and_released() {
 }
 
 #[test]
+fn a_symlink_on_seed_media_is_refused_not_followed() {
+    let (_dir, root, device) = root_with_label("cidata", b"");
+    let host = tempfile::tempdir().unwrap();
+    let host_file = host.path().join("host-only");
+    std::fs::write(&host_file, b"#cloud-config\nhostname: from-the-host\n").unwrap();
+    let media = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&host_file, media.path().join("user-data")).unwrap();
+    std::fs::write(media.path().join("meta-data"), b"instance-id: iid-1\n").unwrap();
+    let mounter = Arc::new(DirMounter {
+        dirs: HashMap::from([(device, media.path().to_path_buf())]),
+        ..Default::default()
+    });
+    let env = env_with(|e| e.mounter = mounter.clone());
+    let e = fetch("nocloud", &root, &env).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("symbolic link"), "{text}");
+    assert!(text.contains("/user-data"), "{text}");
+    assert_eq!(mounter.live.load(Ordering::SeqCst), 0, "unmounted");
+}
+
+#[test]
 fn media_that_fails_to_mount_is_an_error_naming_the_device() {
     let (_dir, root, _device) = root_with_label("CIDATA", b"");
     let env = env_with(|e| e.mounter = Arc::new(DirMounter::default()));

@@ -300,6 +300,14 @@ impl Client {
             detail,
         };
         let base = normalize_server(server).map_err(setup)?;
+        if !options.trust.verifies_server() && !matches!(options.auth, Auth::Anonymous) {
+            // Defence in depth: credentials go only to a server that proved the cluster CA.
+            return Err(setup(
+                "credentials are never sent to a server whose certificate is not verified (an \
+                 unverified connection is only for the anonymous first cluster-info fetch)"
+                    .into(),
+            ));
+        }
         let tls = tls::ureq_tls_config(&options.trust, &options.auth)
             .map_err(|e| setup(e.to_string()))?;
         let proxy = match &options.proxy {

@@ -414,6 +414,25 @@ fn any_certificate_trust_accepts_an_unknown_server() {
 }
 
 #[test]
+fn credentials_are_refused_with_an_unverified_server() {
+    let node = TestCa::new("kubernetes").issue("system:node:n");
+    let identity =
+        ClientIdentity::from_pem(node.cert_pem.as_bytes(), node.key_pem.as_bytes(), "test")
+            .unwrap();
+    let secret = "abcdef.0123456789abcdef";
+    for auth in [
+        Auth::BearerToken(secret.into()),
+        Auth::ClientCertificate(identity),
+    ] {
+        let opts = ClientOptions::new(Trust::any_certificate(), auth);
+        let err = Client::new("https://127.0.0.1:1", opts).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("not verified"), "{text}");
+        assert!(!text.contains(secret), "{text}");
+    }
+}
+
+#[test]
 fn bearer_token_is_sent_but_never_shown() {
     let ca = TestCa::new("kubernetes");
     let server = TestServer::start(&ca.issue("apiserver"), None, |_| {

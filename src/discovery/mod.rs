@@ -4,6 +4,11 @@
 //! - Token discovery (`token`): fetch `kube-public/cluster-info` anonymously without verifying
 //!   TLS, verify its JWS signature with the bootstrap token, check the CA against the pins, then
 //!   fetch it again over TLS verified with that CA and require the same bytes.
+//!   Deliberate departure from kubeadm: kubeadm trusts the whole CA bundle once one of its
+//!   certificates is pinned. Every joining node holds the token and can sign a bundle that adds
+//!   its own CA, so kubeboot keeps only the pinned certificates, for the second fetch, `ca.crt`
+//!   and kubelet.conf (and warns with the pins of those dropped). Without pins
+//!   (`unsafe-skip-ca-verification`), the bundle is taken as is, as kubeadm does.
 //! - File discovery (`file`): a kubeconfig on the node or at an https URL (verified with the
 //!   system trust store); its cluster is checked by reading cluster-info over TLS with it.
 //!

@@ -99,21 +99,37 @@ impl PinSet {
         self.sha256.is_empty()
     }
 
-    /// Passes when at least one certificate's public key is pinned.
-    pub fn check_any<C: AsRef<[u8]>>(&self, certs_der: &[C]) -> Result<(), PinMismatch> {
-        let mut found = Vec::new();
-        for der in certs_der {
+    /// Splits a bundle into its pinned certificates (by index, in order) and the pins of the
+    /// others. Fails when none is pinned.
+    pub fn select<C: AsRef<[u8]>>(&self, certs_der: &[C]) -> Result<Selection, PinMismatch> {
+        let mut selection = Selection::default();
+        for (index, der) in certs_der.iter().enumerate() {
             // A certificate that cannot be parsed cannot match; it is simply not pinned.
             let Ok(pin) = hash(der.as_ref()) else {
                 continue;
             };
             if self.sha256.contains(&pin[FORMAT_SHA256.len() + 1..]) {
-                return Ok(());
+                selection.pinned.push(index);
+            } else {
+                selection.unpinned.push(pin);
             }
-            found.push(pin);
         }
-        Err(PinMismatch { found })
+        if selection.pinned.is_empty() {
+            return Err(PinMismatch {
+                found: selection.unpinned,
+            });
+        }
+        Ok(selection)
     }
+}
+
+/// A bundle split by [`PinSet::select`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Indices of the pinned certificates, in bundle order; never empty.
+    pub pinned: Vec<usize>,
+    /// The pins of the certificates that are not pinned (parseable ones only).
+    pub unpinned: Vec<String>,
 }
 
 #[cfg(test)]
@@ -148,13 +164,15 @@ mod tests {
     }
 
     #[test]
-    fn a_bundle_passes_when_any_certificate_is_pinned() {
+    fn a_bundle_is_split_into_pinned_and_unpinned_certificates() {
         let ca = crate::api::testserver::TestCa::new("kubernetes");
         let other = crate::api::testserver::TestCa::new("kubernetes");
         let pin = hash(&ca.cert_der).unwrap();
         let set = PinSet::parse(&[pin.as_str()]).unwrap();
-        assert!(set.check_any(&[&other.cert_der, &ca.cert_der]).is_ok());
-        let mismatch = set.check_any(&[&other.cert_der]).unwrap_err();
+        let selection = set.select(&[&other.cert_der, &ca.cert_der]).unwrap();
+        assert_eq!(selection.pinned, vec![1]);
+        assert_eq!(selection.unpinned, vec![hash(&other.cert_der).unwrap()]);
+        let mismatch = set.select(&[&other.cert_der]).unwrap_err();
         assert_eq!(mismatch.found, vec![hash(&other.cert_der).unwrap()]);
         let bundle = format!("{}{}", other.cert_pem, ca.cert_pem);
         assert_eq!(

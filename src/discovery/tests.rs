@@ -174,6 +174,42 @@ fn one_matching_pin_among_several_is_enough() {
     assert_eq!(info.server, CLUSTER_SERVER);
 }
 
+/// cluster-info signed with the token, its CA bundle `[pinned, rogue]`.
+fn bundle_with_rogue_ca(pinned: &TestCa, rogue: &TestCa) -> TestResponse {
+    let bundle = format!("{}{}", pinned.cert_pem, rogue.cert_pem);
+    cluster_info(&kubeconfig(&bundle, CLUSTER_SERVER), true)
+}
+
+#[test]
+fn only_the_pinned_certificates_of_the_bundle_are_kept() {
+    let real = TestCa::new("kubernetes");
+    let rogue = TestCa::new("kubernetes");
+    let response = bundle_with_rogue_ca(&real, &rogue);
+    let server = TestServer::start(&real.issue("kube-apiserver"), None, move |_| {
+        response.clone()
+    });
+    let clock = FakeClock::new();
+    let cfg = token_discovery(&server.endpoint(), &[pin::hash(&real.cert_der).unwrap()]);
+    let info = discover(&Root::new("/nonexistent"), &cfg, &options(&clock)).unwrap();
+    assert_eq!(info.ca_pem, real.cert_pem.as_bytes());
+}
+
+#[test]
+fn a_server_of_an_unpinned_ca_in_the_bundle_is_refused() {
+    // A joining node knows the token: it signs a bundle adding its CA to the pinned one.
+    let real = TestCa::new("kubernetes");
+    let rogue = TestCa::new("kubernetes");
+    let response = bundle_with_rogue_ca(&real, &rogue);
+    let server = TestServer::start(&rogue.issue("kube-apiserver"), None, move |_| {
+        response.clone()
+    });
+    let clock = FakeClock::new();
+    let cfg = token_discovery(&server.endpoint(), &[pin::hash(&real.cert_der).unwrap()]);
+    let err = discover(&Root::new("/nonexistent"), &cfg, &options(&clock)).unwrap_err();
+    assert!(matches!(err, Error::Untrusted { .. }), "{err}");
+    assert_eq!(err.exit_code(), ExitCode::Trust);
+}
+
 #[test]
 fn a_server_that_cannot_prove_the_pinned_ca_is_a_man_in_the_middle() {
     // The impostor relays the real, signed cluster-info but holds a certificate of its own CA.

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use rustls_pki_types::CertificateDer;
 
 use super::kubeconfig::selected_cluster;
-use super::pin::PinSet;
+use super::pin::{PinSet, Selection};
 use super::{Error, Found, Session, jws};
 use crate::api::{self, Auth, Trust};
 use crate::config::model::{BootstrapTokenDiscovery, BootstrapTokenString};
@@ -41,11 +41,13 @@ pub(super) fn discover(td: &BootstrapTokenDiscovery, session: &Session) -> Resul
         return Ok(cluster);
     }
 
-    pins.check_any(&ca_certs)
+    let selection = pins
+        .select(&ca_certs)
         .map_err(|mismatch| Error::PinMismatch {
             endpoint: endpoint.to_string(),
             found: mismatch.found.join(", "),
         })?;
+    let cluster = keep_pinned_certificates(cluster, &ca_certs, &selection, endpoint);
 
     log::info!(
         "[discovery] Requesting info from {endpoint:?} again to validate TLS against the pinned \
@@ -68,6 +70,39 @@ pub(super) fn discover(td: &BootstrapTokenDiscovery, session: &Session) -> Resul
          against pinned roots, will use API Server {endpoint:?}"
     );
     Ok(cluster)
+}
+
+/// Narrows the cluster CA bundle to its pinned certificates. kubeadm trusts the whole bundle once
+/// one certificate is pinned; but every joining node holds the token and can sign a cluster-info
+/// that adds its own CA next to the real one, so an unpinned CA is never trusted nor written.
+fn keep_pinned_certificates(
+    mut cluster: Found,
+    ca_certs: &[CertificateDer<'static>],
+    selection: &Selection,
+    endpoint: &str,
+) -> Found {
+    if selection.unpinned.is_empty() && selection.pinned.len() == ca_certs.len() {
+        return cluster;
+    }
+    let unreadable = ca_certs.len() - selection.pinned.len() - selection.unpinned.len();
+    log::warn!(
+        "[discovery] Ignoring {} CA certificate(s) of the cluster-info of {endpoint:?} whose \
+         public keys match no --discovery-token-ca-cert-hash: [{}]{}",
+        ca_certs.len() - selection.pinned.len(),
+        selection.unpinned.join(", "),
+        if unreadable > 0 {
+            format!(" and {unreadable} that cannot be parsed")
+        } else {
+            String::new()
+        }
+    );
+    cluster.ca_pem = selection
+        .pinned
+        .iter()
+        .map(|&i| crate::pki::encode_pem("CERTIFICATE", &ca_certs[i]))
+        .collect::<String>()
+        .into_bytes();
+    cluster
 }
 
 /// Polls cluster-info until it carries a signature for the token id. Network failures and a

@@ -42,7 +42,7 @@ use crate::preflight::{self, BOOTSTRAP_KUBELET_KUBECONFIG, KUBELET_KUBECONFIG, R
 use crate::retry::Backoff;
 use crate::service::ServiceControl;
 use crate::state::{PhaseObserver, Unobserved};
-use crate::tlsbootstrap::{self, CsrWait, IssuedCertificate};
+use crate::tlsbootstrap::{self, CsrWait, IssuedCertificate, KubeletCertDir};
 use crate::{Error, Result, etcd};
 
 pub use control_plane::{ControlPlaneOutcome, Error as ControlPlaneError};
@@ -387,6 +387,7 @@ pub fn tls_bootstrap_phase(
     };
     let issued = tlsbootstrap::request_node_certificate(
         root,
+        &KubeletCertDir::from_kubelet_args(&cfg.node_registration.kubelet_extra_args),
         &client,
         &node_name(cfg, &opts.kubelet_host),
         &cluster.ca_pem,
@@ -439,11 +440,11 @@ fn write_kubelet_credentials(
     let conf = kubelet_conf::kubelet_conf(
         &cluster.server,
         &cluster.ca_pem,
-        tlsbootstrap::CURRENT_CLIENT_PEM,
+        &issued.cert_dir().current_client_pem(),
     );
     log::info!("[kubelet-start] Writing kubeconfig file {KUBELET_KUBECONFIG:?}");
     kubeconfig::write(root, Path::new(KUBELET_KUBECONFIG), &conf)?;
-    tlsbootstrap::forget_pending_key(root)?;
+    tlsbootstrap::forget_pending_key(root, issued.cert_dir())?;
     Ok(())
 }
 

@@ -629,7 +629,7 @@ fn an_existing_csr_of_that_name_for_another_key_is_not_used() {
     let cluster = FakeCluster::start(Signer::Honest);
     let (_dir, root) = sandbox();
     // The pending key of an earlier attempt, whose CSR name someone took with another key.
-    let key = tlsbootstrap::load_or_generate_key(&root).unwrap();
+    let key = tlsbootstrap::load_or_generate_key(&root, &Default::default()).unwrap();
     let ours = tlsbootstrap::node_csr_for_key(key, NODE).unwrap();
     let theirs = tlsbootstrap::new_node_csr(NODE).unwrap();
     let mut object = tlsbootstrap::csr_object(&theirs);

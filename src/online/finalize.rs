@@ -9,7 +9,7 @@ use serde_yaml::{Mapping, Value};
 use super::{Error, KUBELET_FINALIZE_PHASES, OnlineContext, Result, each_sub_phase};
 use crate::config::sorted_keys;
 use crate::fs::mode;
-use crate::kubelet::KUBELET_DIR;
+use crate::tlsbootstrap::KubeletCertDir;
 
 pub const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
 /// The symlink the kubelet keeps pointing at its current client certificate and key.
@@ -24,17 +24,10 @@ pub fn kubelet_finalize(ctx: &OnlineContext, sub: Option<&str>) -> Result<()> {
 
 fn enable_client_cert_rotation(ctx: &OnlineContext) -> Result<()> {
     // kubeadm honours the kubelet's --cert-dir.
-    let pki_dir = ctx
-        .cfg
-        .node_registration
-        .kubelet_extra_args
-        .iter()
-        .rev()
-        .find(|a| a.name == "cert-dir")
-        .map_or_else(|| format!("{KUBELET_DIR}/pki"), |a| a.value.clone());
-    let pem = format!("{}/{KUBELET_CLIENT_CURRENT}", pki_dir.trim_end_matches('/'));
-    // os.Stat as kubeadm: the symlink must lead to a file.
-    if !ctx.root.path(&pem).exists() {
+    let pem = KubeletCertDir::from_kubelet_args(&ctx.cfg.node_registration.kubelet_extra_args)
+        .current_client_pem();
+    // os.Stat as kubeadm: the symlink must lead to a file. Its target is a node path.
+    if !ctx.root.exists_following_links(&pem) {
         log::debug!(
             "[kubelet-finalize] Assuming that kubelet client certificate rotation is disabled: \
              {pem} does not exist"
@@ -244,5 +237,36 @@ users:
             let e = point_user_at(doc.as_bytes(), pem).unwrap_err().to_string();
             assert!(e.contains(expected) && e.contains(KUBELET_CONF), "{e}");
         }
+    }
+
+    #[test]
+    fn the_kubelets_link_is_followed_under_the_root_not_on_the_host() {
+        use crate::online::tests::{config, context};
+        use crate::online::{Target, kubelet_finalize};
+        use std::cell::RefCell;
+
+        let dir = tempfile::tempdir().unwrap();
+        let root = crate::fs::Root::new(dir.path());
+        root.write_atomic(KUBELET_CONF, KUBELET_CONF_EMBEDDED.as_bytes(), 0o600)
+            .unwrap();
+        // As the kubelet links it: an absolute node path, which does not exist on the host.
+        let target = "/var/lib/kubelet/pki/kubelet-client-2026-11-23-09-37-20.pem";
+        root.write_atomic(target, b"CERT+KEY", 0o600).unwrap();
+        let pem = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+        root.symlink_atomic(target, pem).unwrap();
+        let fake_client = crate::api::Client::new(
+            "https://127.0.0.1:1",
+            crate::api::ClientOptions::new(
+                crate::api::Trust::any_certificate(),
+                crate::api::Auth::Anonymous,
+            ),
+        )
+        .unwrap();
+        let cfg = config();
+        let out = RefCell::new(Vec::new());
+        let ctx = context(&root, &cfg, Target::Api(&fake_client), &out);
+        kubelet_finalize(&ctx, None).unwrap();
+        let written = String::from_utf8(root.read(KUBELET_CONF).unwrap()).unwrap();
+        assert!(written.contains(&format!("client-key: {pem}")), "{written}");
     }
 }

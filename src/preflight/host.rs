@@ -13,11 +13,11 @@ use std::net::{IpAddr, TcpListener, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::fs::Root;
+use crate::process::run_with_timeout;
 
 /// The `PATH` kubeboot searches when the environment has none (systemd's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -208,6 +208,7 @@ impl Host for RealHost {
             .find_executable("kubelet")
             .ok_or("executable file not found in $PATH")?;
         run_with_timeout(&kubelet, &["--version"], KUBELET_VERSION_TIMEOUT)
+            .map_err(|e| e.to_string())
     }
 
     fn service(&self, name: &str) -> ServiceState {
@@ -273,54 +274,29 @@ fn systemd_unit_state(root: &Root, unit: &str) -> ServiceState {
     ServiceState::Installed { enabled }
 }
 
-/// Runs a program and returns its standard output; kills it after `timeout`.
-fn run_with_timeout(program: &Path, args: &[&str], timeout: Duration) -> Result<String, String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait().map_err(|e| e.to_string())? {
-            Some(status) => {
-                let mut out = String::new();
-                if let Some(mut stdout) = child.stdout.take() {
-                    stdout.read_to_string(&mut out).map_err(|e| e.to_string())?;
-                }
-                return if status.success() {
-                    Ok(out)
-                } else {
-                    Err(format!("{status}"))
-                };
-            }
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("no answer within {}s", timeout.as_secs()));
-            }
-            None => thread::sleep(Duration::from_millis(20)),
-        }
-    }
-}
-
 /// Counts the CPUs in `Cpus_allowed_list:` of `/proc/self/status` (`0-3,8,10-11`).
 fn parse_cpus_allowed(status: &str) -> Option<usize> {
     let list = status
         .lines()
         .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
         .trim();
-    let mut count = 0;
+    let mut count: usize = 0;
     for part in list.split(',') {
-        count += match part.split_once('-') {
-            Some((a, b)) => b.trim().parse::<usize>().ok()? + 1 - a.trim().parse::<usize>().ok()?,
+        let in_part = match part.split_once('-') {
+            // A reversed range ("5-3") is malformed, not a huge count.
+            Some((a, b)) => {
+                let (a, b) = (
+                    a.trim().parse::<usize>().ok()?,
+                    b.trim().parse::<usize>().ok()?,
+                );
+                b.checked_sub(a)?.checked_add(1)?
+            }
             None => {
                 part.trim().parse::<usize>().ok()?;
                 1
             }
         };
+        count = count.checked_add(in_part)?;
     }
     (count > 0).then_some(count)
 }
@@ -372,6 +348,11 @@ mod tests {
         assert_eq!(parse_cpus_allowed(status), Some(7));
         assert_eq!(parse_cpus_allowed("Cpus_allowed_list:\t0\n"), Some(1));
         assert_eq!(parse_cpus_allowed("Cpus_allowed_list:\tx\n"), None);
+        assert_eq!(parse_cpus_allowed("Cpus_allowed_list:\t5-3\n"), None);
+        assert_eq!(
+            parse_cpus_allowed("Cpus_allowed_list:\t0-18446744073709551615\n"),
+            None
+        );
     }
 
     #[test]

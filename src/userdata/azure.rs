@@ -7,7 +7,7 @@ use std::path::Path;
 use super::cloud::meta_text;
 use super::format::decode_base64;
 use super::http::{HttpError, Method};
-use super::media::{describe, read_limited};
+use super::media::{describe, read_limited, read_limited_from_media};
 use super::source::{Context, Source, http_failure};
 use super::{Blob, Error, MetaData, UserData};
 use crate::fs::Root;
@@ -97,7 +97,9 @@ impl Azure {
                 }
             };
             let media = Root::new(mounted.dir());
-            if let Some(xml) = read_limited(self.name(), &media, Path::new("/").join(OVF_ENV))? {
+            if let Some(xml) =
+                read_limited_from_media(self.name(), &media, Path::new("/").join(OVF_ENV))?
+            {
                 return ovf_custom_data(&xml, &format!("{}:/{OVF_ENV}", device.display()));
             }
         }

@@ -2,8 +2,10 @@
 //! read-only on a private temporary directory, read through a [`Root`], unmounted when done.
 
 use std::fmt;
+use std::fs::OpenOptions;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
 
@@ -138,13 +140,60 @@ pub(crate) fn read_limited(
     root: &Root,
     path: impl AsRef<Path>,
 ) -> Result<Option<Vec<u8>>, Error> {
+    read_limited_with(datasource, root, path.as_ref(), &OpenOptions::new())
+}
+
+/// [`read_limited`] for a file on mounted media, refusing a symbolic link anywhere in its
+/// path: a crafted image could otherwise link its user-data to a file of this machine.
+pub(crate) fn read_limited_from_media(
+    datasource: &'static str,
+    media: &Root,
+    path: impl AsRef<Path>,
+) -> Result<Option<Vec<u8>>, Error> {
     let path = path.as_ref();
+    let mut walked = PathBuf::from("/");
+    for part in path.components().skip_while(|c| c == &Component::RootDir) {
+        walked.push(part);
+        match std::fs::symlink_metadata(media.path(&walked)) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(Error::Local {
+                    datasource,
+                    what: describe(media, path),
+                    reason: format!(
+                        "{} is a symbolic link; links on seed media are not followed",
+                        walked.display()
+                    ),
+                });
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::Local {
+                    datasource,
+                    what: describe(media, path),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    // O_NOFOLLOW as well: the check above and the open are two steps.
+    let mut options = OpenOptions::new();
+    options.custom_flags(nix::libc::O_NOFOLLOW);
+    read_limited_with(datasource, media, path, &options)
+}
+
+fn read_limited_with(
+    datasource: &'static str,
+    root: &Root,
+    path: &Path,
+    options: &OpenOptions,
+) -> Result<Option<Vec<u8>>, Error> {
     let local = |reason: String| Error::Local {
         datasource,
         what: describe(root, path),
         reason,
     };
-    let file = match std::fs::File::open(root.path(path)) {
+    let file = match options.clone().read(true).open(root.path(path)) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(local(e.to_string())),
@@ -182,6 +231,32 @@ mod tests {
         root.write_atomic("/a", b"x", 0o600).unwrap();
         assert_eq!(read_limited("t", &root, "/a").unwrap(), Some(b"x".to_vec()));
         assert_eq!(read_limited("t", &root, "/b").unwrap(), None);
+    }
+
+    #[test]
+    fn symlinks_on_media_are_refused() {
+        let host = tempfile::tempdir().unwrap();
+        let secret = host.path().join("host-secret");
+        std::fs::write(&secret, b"host file").unwrap();
+        let media = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(&secret, media.path().join("user-data")).unwrap();
+        std::os::unix::fs::symlink(host.path(), media.path().join("openstack")).unwrap();
+        std::fs::write(media.path().join("meta-data"), b"instance-id: x\n").unwrap();
+        let media = Root::new(media.path());
+
+        for path in ["/user-data", "/openstack/host-secret"] {
+            let e = read_limited_from_media("nocloud", &media, path).unwrap_err();
+            assert!(e.to_string().contains("symbolic link"), "{e}");
+            assert!(!e.to_string().contains("host file"), "{e}");
+        }
+        assert_eq!(
+            read_limited_from_media("nocloud", &media, "/meta-data").unwrap(),
+            Some(b"instance-id: x\n".to_vec())
+        );
+        assert_eq!(
+            read_limited_from_media("nocloud", &media, "/vendor-data").unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-use super::media::{describe, find_label, read_limited, with_media};
+use super::media::{describe, find_label, read_limited, read_limited_from_media, with_media};
 use super::source::{Context, Source};
 use super::{Blob, Error, MetaData, UserData};
 use crate::fs::Root;
@@ -31,7 +31,11 @@ struct Seed<'a> {
 impl Seed<'_> {
     fn read(&self, name: &str) -> Result<Option<(Vec<u8>, String)>, Error> {
         let path = self.dir.join(name);
-        let Some(bytes) = read_limited(self.datasource, self.root, &path)? else {
+        let bytes = match self.device {
+            Some(_) => read_limited_from_media(self.datasource, self.root, &path)?,
+            None => read_limited(self.datasource, self.root, &path)?,
+        };
+        let Some(bytes) = bytes else {
             return Ok(None);
         };
         let place = match &self.device {

@@ -166,6 +166,9 @@ pub enum Forgery {
     /// The rogue CA in the kubeconfig, re-signed with `token`: an attacker who knows the
     /// token but not the CA; only the CA pin can catch it.
     RogueCaSignedWith(String),
+    /// The genuine CA and the rogue CA in one bundle, re-signed with `token`: a joining node
+    /// (it has the token) adding its CA next to the pinned one.
+    RogueCaAddedSignedWith(String),
     /// Another server URL in the kubeconfig, the genuine signatures kept.
     OtherServer(String),
 }
@@ -398,12 +401,15 @@ impl TestApiServer {
                 cm["data"]["kubeconfig"] = json!(rogue_kubeconfig());
             }
             Forgery::RogueCaSignedWith(token) => {
-                let (id, secret) = authn::parse_token(&token)
-                    .unwrap_or_else(|| panic!("test bug: {token:?} is not a bootstrap token"));
-                let kubeconfig = rogue_kubeconfig();
-                cm["data"][format!("jws-kubeconfig-{id}")] =
-                    json!(detached_jws(&kubeconfig, id, secret));
-                cm["data"]["kubeconfig"] = json!(kubeconfig);
+                resign(&mut cm, &token, rogue_kubeconfig());
+            }
+            Forgery::RogueCaAddedSignedWith(token) => {
+                let bundle = format!("{}{}", self.ca_pem(), self.shared.rogue_ca.cert_pem);
+                resign(
+                    &mut cm,
+                    &token,
+                    cluster::cluster_info_kubeconfig(&self.url, &bundle),
+                );
             }
             Forgery::OtherServer(server) => {
                 cm["data"]["kubeconfig"] =
@@ -412,6 +418,14 @@ impl TestApiServer {
         }
         serde_json::to_vec(&cm).expect("JSON values always serialize")
     }
+}
+
+/// Puts `kubeconfig` in cluster-info with a valid signature for `token`.
+fn resign(cm: &mut serde_json::Value, token: &str, kubeconfig: String) {
+    let (id, secret) = authn::parse_token(token)
+        .unwrap_or_else(|| panic!("test bug: {token:?} is not a bootstrap token"));
+    cm["data"][format!("jws-kubeconfig-{id}")] = json!(detached_jws(&kubeconfig, id, secret));
+    cm["data"]["kubeconfig"] = json!(kubeconfig);
 }
 
 fn resource_type(api_version: &str, resource: &str) -> &'static store::ResourceType {
