@@ -7,8 +7,11 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -31,7 +34,7 @@ use kubeboot::fs::Root;
 use kubeboot::join::{self, JoinOptions};
 use kubeboot::kubelet::KubeletHost;
 use kubeboot::retry::{Backoff, Clock};
-use kubeboot::service::ServiceControl;
+use kubeboot::service::{KubeletService, KubeletStart, ServiceControl};
 use kubeboot::tlsbootstrap::{CURRENT_CLIENT_PEM, PENDING_KEY_FILE};
 use kubeboot::{Error, ExitCode};
 
@@ -153,7 +156,7 @@ fn options() -> JoinOptions {
         false,
         TlsBootstrapMode::Kubeboot,
     );
-    opts.services = ServiceControl::Skip("test sandbox");
+    opts.services = Box::new(ServiceControl::Skip("test sandbox"));
     opts.kubelet_host = KubeletHost {
         hostname: "test-host".into(),
         systemd_resolved_active: false,
@@ -289,6 +292,138 @@ fn node_object(name: &str) -> Node {
     .unwrap()
 }
 
+// ---- a kubelet the join starts ---------------------------------------------------------
+
+const BOOTSTRAP_KUBELET_CONF: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
+const KUBELET_CLIENT_PEM: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+
+/// What the fake kubelet saw and served, for the assertions.
+#[derive(Default)]
+struct KubeletLog {
+    starts: AtomicUsize,
+    healthz_requests: AtomicUsize,
+    /// `bootstrap-kubelet.conf` as the kubelet read it when it started.
+    bootstrap_conf: Mutex<Option<String>>,
+    stop: AtomicBool,
+}
+
+/// Plays the kubelet `systemctl` would start: from `start_kubelet` on it answers `/healthz` on
+/// a loopback port and, if it `bootstraps`, a moment later ends its TLS bootstrap as the
+/// kubelet does: its client certificate (issued by the cluster CA to the node) in
+/// `kubelet-client-current.pem`, then `kubelet.conf` naming it.
+struct FakeKubelet {
+    root: Root,
+    healthz: TcpListener,
+    server: String,
+    ca_pem: String,
+    client_pem: String,
+    bootstraps: bool,
+    log: Arc<KubeletLog>,
+}
+
+impl FakeKubelet {
+    fn new(root: &Root, srv: &TestApiServer, bootstraps: bool) -> (FakeKubelet, Arc<KubeletLog>) {
+        let id = srv.node_client_cert(NODE);
+        let log = Arc::new(KubeletLog::default());
+        let kubelet = FakeKubelet {
+            root: root.clone(),
+            healthz: TcpListener::bind("127.0.0.1:0").unwrap(),
+            server: srv.url().to_string(),
+            ca_pem: srv.ca_pem().to_string(),
+            client_pem: format!("{}{}", id.cert_pem, id.key_pem),
+            bootstraps,
+            log: log.clone(),
+        };
+        (kubelet, log)
+    }
+
+    fn healthz_url(&self) -> String {
+        format!("http://{}/healthz", self.healthz.local_addr().unwrap())
+    }
+
+    /// Answers every request with 200 "ok" until dropped (at most a minute).
+    fn serve_healthz(&self) {
+        let listener = self.healthz.try_clone().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !log.stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                log.healthz_requests.fetch_add(1, Ordering::SeqCst);
+                let _ = (&stream).write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            }
+        });
+    }
+
+    fn finish_tls_bootstrap(&self) {
+        use base64::engine::general_purpose::STANDARD;
+        let root = self.root.clone();
+        let client_pem = self.client_pem.clone();
+        let conf = format!(
+            "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    \
+             server: {}\n  name: default-cluster\ncontexts:\n- context:\n    cluster: \
+             default-cluster\n    namespace: default\n    user: default-auth\n  name: \
+             default-context\ncurrent-context: default-context\nkind: Config\nusers:\n- name: \
+             default-auth\n  user:\n    client-certificate: {KUBELET_CLIENT_PEM}\n    \
+             client-key: {KUBELET_CLIENT_PEM}\n",
+            STANDARD.encode(&self.ca_pem),
+            self.server
+        );
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            root.write_atomic(KUBELET_CLIENT_PEM, client_pem.as_bytes(), 0o600)
+                .unwrap();
+            root.write_atomic("/etc/kubernetes/kubelet.conf", conf.as_bytes(), 0o600)
+                .unwrap();
+        });
+    }
+}
+
+impl KubeletService for FakeKubelet {
+    fn stop_kubelet(&self) {}
+
+    fn start_kubelet(&self) -> KubeletStart {
+        self.log.starts.fetch_add(1, Ordering::SeqCst);
+        *self.log.bootstrap_conf.lock().unwrap() = self
+            .root
+            .read_optional(BOOTSTRAP_KUBELET_CONF)
+            .unwrap()
+            .map(|b| String::from_utf8(b).unwrap());
+        self.serve_healthz();
+        if self.bootstraps {
+            self.finish_tls_bootstrap();
+        }
+        KubeletStart::Started
+    }
+}
+
+impl Drop for FakeKubelet {
+    fn drop(&mut self) {
+        self.log.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Options for a join in kubelet TLS bootstrap mode whose kubelet `kubelet` plays.
+fn options_with_kubelet(kubelet: FakeKubelet) -> JoinOptions {
+    let mut opts = options();
+    opts.tls_bootstrap = TlsBootstrapMode::Kubelet;
+    opts.kubelet_healthz = Some(kubelet.healthz_url());
+    opts.services = Box::new(kubelet);
+    opts
+}
+
 // ---- the join -----------------------------------------------------------------------------
 
 #[test]
@@ -375,7 +510,9 @@ fn kubelet_tls_bootstrap_writes_kubeadms_bootstrap_kubeconfig_and_sends_no_csr()
     let sb = sandbox();
     let mut opts = options();
     opts.tls_bootstrap = TlsBootstrapMode::Kubelet;
-    join::run(&sb.root, &join_config(&srv), &opts).unwrap();
+    let outcome = join::run(&sb.root, &join_config(&srv), &opts).unwrap();
+    // The sandbox starts no kubelet: nothing to wait for, and the file stays for one.
+    assert!(!outcome.kubelet_ready);
     assert!(csrs(&srv).is_empty());
     assert_eq!(
         tree(&sb.root),
@@ -393,6 +530,106 @@ fn kubelet_tls_bootstrap_writes_kubeadms_bootstrap_kubeconfig_and_sends_no_csr()
         "{view}"
     );
     assert!(view.contains("cluster: kubernetes"), "{view}");
+    assert_no_secret_logged();
+}
+
+#[test]
+fn kubelet_tls_bootstrap_waits_for_the_kubelet_then_deletes_the_bootstrap_kubeconfig() {
+    let srv = server();
+    let sb = sandbox();
+    let (kubelet, seen) = FakeKubelet::new(&sb.root, &srv, true);
+    let mut opts = options_with_kubelet(kubelet);
+    // Real time: the kubelet bootstraps a moment after it starts; the deadlines bound the test.
+    opts.api_retry = RetryPolicy::immediate(3);
+    opts.wait_poll = Backoff {
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+    };
+    opts.tls_bootstrap_timeout = Some(Duration::from_secs(20));
+    let mut cfg = join_config(&srv);
+    cfg.timeouts.kubelet_health_check = Duration::from_secs(20);
+
+    let outcome = join::run(&sb.root, &cfg, &opts).unwrap();
+    assert!(outcome.kubelet_ready);
+    assert_eq!(outcome.csr_name, None);
+    assert_eq!(seen.starts.load(Ordering::SeqCst), 1);
+    assert!(seen.healthz_requests.load(Ordering::SeqCst) >= 1);
+    // The kubelet started with kubeadm's bootstrap kubeconfig, which is gone now.
+    let bootstrap = seen.bootstrap_conf.lock().unwrap().clone().unwrap();
+    assert!(bootstrap.contains(&format!("token: {TOKEN}")));
+    assert_eq!(
+        tree(&sb.root),
+        vec![
+            "/etc/kubernetes/kubelet.conf 600",
+            "/etc/kubernetes/pki/ca.crt 644",
+            "/var/lib/kubelet/config.yaml 644",
+            "/var/lib/kubelet/instance-config.yaml 644",
+            "/var/lib/kubelet/kubeadm-flags.env 644",
+            "/var/lib/kubelet/pki/kubelet-client-current.pem 600",
+        ]
+    );
+    assert_no_secret_logged();
+}
+
+#[test]
+fn a_kubelet_that_never_bootstraps_fails_after_the_timeout_and_leaves_no_token_on_disk() {
+    let srv = server();
+    let sb = sandbox();
+    let (kubelet, seen) = FakeKubelet::new(&sb.root, &srv, false);
+    let clock = fake_clock();
+    let mut opts = options_with_kubelet(kubelet);
+    opts.api_retry = RetryPolicy::immediate(3).with_clock(clock.clone());
+
+    let err: Error = join::run(&sb.root, &join_config(&srv), &opts).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.exit_code(), ExitCode::TlsBootstrap, "{text}");
+    for expected in [
+        "the kubelet did not perform the TLS bootstrap within 30s: \
+         /etc/kubernetes/kubelet.conf does not exist yet",
+        "/etc/kubernetes/bootstrap-kubelet.conf is removed",
+        "'kubectl get csr'",
+        "'journalctl -xeu kubelet'",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing: {text}");
+    }
+    // Waited (in virtual time) exactly the TLS bootstrap timeout, the kubelet being healthy.
+    assert_eq!(*clock.elapsed.lock().unwrap(), Duration::from_secs(30));
+    assert!(seen.bootstrap_conf.lock().unwrap().is_some());
+    assert!(!sb.root.exists(BOOTSTRAP_KUBELET_CONF));
+    assert_no_secret(&text);
+    assert_no_secret_logged();
+}
+
+#[test]
+fn a_kubelet_that_never_answers_fails_naming_its_health_endpoint() {
+    let srv = server();
+    let sb = sandbox();
+    let (kubelet, _) = FakeKubelet::new(&sb.root, &srv, true);
+    let clock = fake_clock();
+    let mut opts = options_with_kubelet(kubelet);
+    opts.api_retry = RetryPolicy::immediate(3).with_clock(clock.clone());
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}/healthz");
+    opts.kubelet_healthz = Some(url.clone());
+    let mut cfg = join_config(&srv);
+    cfg.timeouts.kubelet_health_check = Duration::from_secs(40);
+
+    let err: Error = join::run(&sb.root, &cfg, &opts).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.exit_code(), ExitCode::Cluster, "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "the kubelet did not become healthy within 40s: The HTTP call equal to 'curl -sSL \
+             {url}' returned error"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("'systemctl status kubelet'"), "{text}");
+    assert_eq!(*clock.elapsed.lock().unwrap(), Duration::from_secs(40));
+    assert!(!sb.root.exists(BOOTSTRAP_KUBELET_CONF));
     assert_no_secret_logged();
 }
 

@@ -153,8 +153,11 @@ fn boot(root: &Root, opts: &BootOptions, observer: &mut Journaled) -> Result<()>
                 .set_plan(&mode.to_string(), &reason, &cfg.node_registration.name)?;
             let mut join_opts =
                 join::JoinOptions::new(root, opts.dry_run, TlsBootstrapMode::Kubeboot);
-            join_opts.services =
-                ServiceControl::for_run(root, opts.dry_run, boot_cfg.start_kubelet);
+            join_opts.services = Box::new(ServiceControl::for_run(
+                root,
+                opts.dry_run,
+                boot_cfg.start_kubelet,
+            ));
             let outcome = join::run_observed(root, &cfg, &join_opts, observer)?;
             if !outcome.planned_requests.is_empty() {
                 print!("{}", join::planned_requests_yaml(&outcome.planned_requests));
