@@ -7,11 +7,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use k8s_openapi::api::core::v1::Node;
 use serde_json::json;
+use support::kubelet::{BOOTSTRAP_KUBELET_CONF, FakeKubelet, KubeletLog};
 use support::{
     CLUSTER_INFO_PATH, CSR_PATH, CsrIssue, CsrPolicy, Fault, Forgery, TestApiServer, TokenOpts,
 };
@@ -34,7 +34,7 @@ use kubeboot::fs::Root;
 use kubeboot::join::{self, JoinOptions};
 use kubeboot::kubelet::KubeletHost;
 use kubeboot::retry::{Backoff, Clock};
-use kubeboot::service::{KubeletService, KubeletStart, ServiceControl};
+use kubeboot::service::ServiceControl;
 use kubeboot::tlsbootstrap::{CURRENT_CLIENT_PEM, PENDING_KEY_FILE};
 use kubeboot::{Error, ExitCode};
 
@@ -294,125 +294,24 @@ fn node_object(name: &str) -> Node {
 
 // ---- a kubelet the join starts ---------------------------------------------------------
 
-const BOOTSTRAP_KUBELET_CONF: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
-const KUBELET_CLIENT_PEM: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
-
-/// What the fake kubelet saw and served, for the assertions.
-#[derive(Default)]
-struct KubeletLog {
-    starts: AtomicUsize,
-    healthz_requests: AtomicUsize,
-    /// `bootstrap-kubelet.conf` as the kubelet read it when it started.
-    bootstrap_conf: Mutex<Option<String>>,
-    stop: AtomicBool,
-}
-
-/// Plays the kubelet `systemctl` would start: from `start_kubelet` on it answers `/healthz` on
-/// a loopback port and, if it `bootstraps`, a moment later ends its TLS bootstrap as the
-/// kubelet does: its client certificate (issued by the cluster CA to the node) in
-/// `kubelet-client-current.pem`, then `kubelet.conf` naming it.
-struct FakeKubelet {
-    root: Root,
-    healthz: TcpListener,
-    server: String,
-    ca_pem: String,
-    client_pem: String,
+/// A kubelet for the node that ends its TLS bootstrap, if it `bootstraps`, with a certificate
+/// the cluster CA issued to the node.
+fn fake_kubelet(
+    root: &Root,
+    srv: &TestApiServer,
     bootstraps: bool,
-    log: Arc<KubeletLog>,
-}
-
-impl FakeKubelet {
-    fn new(root: &Root, srv: &TestApiServer, bootstraps: bool) -> (FakeKubelet, Arc<KubeletLog>) {
-        let id = srv.node_client_cert(NODE);
-        let log = Arc::new(KubeletLog::default());
-        let kubelet = FakeKubelet {
-            root: root.clone(),
-            healthz: TcpListener::bind("127.0.0.1:0").unwrap(),
-            server: srv.url().to_string(),
-            ca_pem: srv.ca_pem().to_string(),
-            client_pem: format!("{}{}", id.cert_pem, id.key_pem),
-            bootstraps,
-            log: log.clone(),
-        };
-        (kubelet, log)
+) -> (FakeKubelet, Arc<KubeletLog>) {
+    let (kubelet, log) = FakeKubelet::new(root);
+    if !bootstraps {
+        return (kubelet, log);
     }
-
-    fn healthz_url(&self) -> String {
-        format!("http://{}/healthz", self.healthz.local_addr().unwrap())
-    }
-
-    /// Answers every request with 200 "ok" until dropped (at most a minute).
-    fn serve_healthz(&self) {
-        let listener = self.healthz.try_clone().unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let log = self.log.clone();
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while !log.stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-                let Ok((stream, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                stream.set_nonblocking(false).unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                log.healthz_requests.fetch_add(1, Ordering::SeqCst);
-                let _ = (&stream).write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                );
-            }
-        });
-    }
-
-    fn finish_tls_bootstrap(&self) {
-        use base64::engine::general_purpose::STANDARD;
-        let root = self.root.clone();
-        let client_pem = self.client_pem.clone();
-        let conf = format!(
-            "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    \
-             server: {}\n  name: default-cluster\ncontexts:\n- context:\n    cluster: \
-             default-cluster\n    namespace: default\n    user: default-auth\n  name: \
-             default-context\ncurrent-context: default-context\nkind: Config\nusers:\n- name: \
-             default-auth\n  user:\n    client-certificate: {KUBELET_CLIENT_PEM}\n    \
-             client-key: {KUBELET_CLIENT_PEM}\n",
-            STANDARD.encode(&self.ca_pem),
-            self.server
-        );
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(200));
-            root.write_atomic(KUBELET_CLIENT_PEM, client_pem.as_bytes(), 0o600)
-                .unwrap();
-            root.write_atomic("/etc/kubernetes/kubelet.conf", conf.as_bytes(), 0o600)
-                .unwrap();
-        });
-    }
-}
-
-impl KubeletService for FakeKubelet {
-    fn stop_kubelet(&self) {}
-
-    fn start_kubelet(&self) -> KubeletStart {
-        self.log.starts.fetch_add(1, Ordering::SeqCst);
-        *self.log.bootstrap_conf.lock().unwrap() = self
-            .root
-            .read_optional(BOOTSTRAP_KUBELET_CONF)
-            .unwrap()
-            .map(|b| String::from_utf8(b).unwrap());
-        self.serve_healthz();
-        if self.bootstraps {
-            self.finish_tls_bootstrap();
-        }
-        KubeletStart::Started
-    }
-}
-
-impl Drop for FakeKubelet {
-    fn drop(&mut self) {
-        self.log.stop.store(true, Ordering::SeqCst);
-    }
+    let id = srv.node_client_cert(NODE);
+    let pem = format!("{}{}", id.cert_pem, id.key_pem);
+    let after = Duration::from_millis(200);
+    (
+        kubelet.bootstrapping(srv.url(), srv.ca_pem(), &pem, after),
+        log,
+    )
 }
 
 /// Options for a join in kubelet TLS bootstrap mode whose kubelet `kubelet` plays.
@@ -537,7 +436,7 @@ fn kubelet_tls_bootstrap_writes_kubeadms_bootstrap_kubeconfig_and_sends_no_csr()
 fn kubelet_tls_bootstrap_waits_for_the_kubelet_then_deletes_the_bootstrap_kubeconfig() {
     let srv = server();
     let sb = sandbox();
-    let (kubelet, seen) = FakeKubelet::new(&sb.root, &srv, true);
+    let (kubelet, seen) = fake_kubelet(&sb.root, &srv, true);
     let mut opts = options_with_kubelet(kubelet);
     // Real time: the kubelet bootstraps a moment after it starts; the deadlines bound the test.
     opts.api_retry = RetryPolicy::immediate(3);
@@ -575,7 +474,7 @@ fn kubelet_tls_bootstrap_waits_for_the_kubelet_then_deletes_the_bootstrap_kubeco
 fn a_kubelet_that_never_bootstraps_fails_after_the_timeout_and_leaves_no_token_on_disk() {
     let srv = server();
     let sb = sandbox();
-    let (kubelet, seen) = FakeKubelet::new(&sb.root, &srv, false);
+    let (kubelet, seen) = fake_kubelet(&sb.root, &srv, false);
     let clock = fake_clock();
     let mut opts = options_with_kubelet(kubelet);
     opts.api_retry = RetryPolicy::immediate(3).with_clock(clock.clone());
@@ -604,7 +503,7 @@ fn a_kubelet_that_never_bootstraps_fails_after_the_timeout_and_leaves_no_token_o
 fn a_kubelet_that_never_answers_fails_naming_its_health_endpoint() {
     let srv = server();
     let sb = sandbox();
-    let (kubelet, _) = FakeKubelet::new(&sb.root, &srv, true);
+    let (kubelet, _) = fake_kubelet(&sb.root, &srv, true);
     let clock = fake_clock();
     let mut opts = options_with_kubelet(kubelet);
     opts.api_retry = RetryPolicy::immediate(3).with_clock(clock.clone());
