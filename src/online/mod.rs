@@ -54,6 +54,8 @@ pub use admin::{
 };
 pub use apply::{Policy, apply, apply_one, print_patch};
 pub use finalize::{KUBELET_CLIENT_CURRENT, KUBELET_CONF, kubelet_finalize};
+pub(crate) use node::patch_node_with;
+pub(crate) use phases::cri_socket_change;
 pub use phases::{
     addon, bootstrap_token, mark_control_plane, show_join_command, upload_certs, upload_config,
 };
