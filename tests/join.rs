@@ -314,6 +314,19 @@ fn fake_kubelet(
     )
 }
 
+/// Real time for the waits: the kubelet bootstraps a moment after it starts. Short polls;
+/// deadlines of 20 s bound the test.
+fn in_real_time(opts: &mut JoinOptions, cfg: &mut JoinConfiguration) {
+    opts.api_retry = RetryPolicy::immediate(3);
+    opts.wait_poll = Backoff {
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+    };
+    opts.tls_bootstrap_timeout = Some(Duration::from_secs(20));
+    cfg.timeouts.kubelet_health_check = Duration::from_secs(20);
+    cfg.timeouts.kubernetes_api_call = Duration::from_secs(20);
+}
+
 /// Options for a join in kubelet TLS bootstrap mode whose kubelet `kubelet` plays.
 fn options_with_kubelet(kubelet: FakeKubelet) -> JoinOptions {
     let mut opts = options();
@@ -438,15 +451,8 @@ fn kubelet_tls_bootstrap_waits_for_the_kubelet_then_deletes_the_bootstrap_kubeco
     let sb = sandbox();
     let (kubelet, seen) = fake_kubelet(&sb.root, &srv, true);
     let mut opts = options_with_kubelet(kubelet);
-    // Real time: the kubelet bootstraps a moment after it starts; the deadlines bound the test.
-    opts.api_retry = RetryPolicy::immediate(3);
-    opts.wait_poll = Backoff {
-        initial: Duration::from_millis(10),
-        max: Duration::from_millis(50),
-    };
-    opts.tls_bootstrap_timeout = Some(Duration::from_secs(20));
     let mut cfg = join_config(&srv);
-    cfg.timeouts.kubelet_health_check = Duration::from_secs(20);
+    in_real_time(&mut opts, &mut cfg);
 
     let outcome = join::run(&sb.root, &cfg, &opts).unwrap();
     assert!(outcome.kubelet_ready);
@@ -467,7 +473,50 @@ fn kubelet_tls_bootstrap_waits_for_the_kubelet_then_deletes_the_bootstrap_kubeco
             "/var/lib/kubelet/pki/kubelet-client-current.pem 600",
         ]
     );
+    // 1.34's NodeLocalCRISocket: the CRI socket is not annotated on the Node.
+    assert!(!srv.requests().iter().any(|r| r.method == "PATCH"));
     assert_no_secret_logged();
+}
+
+#[test]
+fn before_1_34_the_kubelet_wait_annotates_the_cri_socket_with_the_kubelets_own_credentials() {
+    capture_logs();
+    let srv = TestApiServer::builder()
+        .token(TOKEN, TokenOpts::default())
+        .kubernetes_version("v1.33.4")
+        .start();
+    let sb = sandbox();
+    let (kubelet, _) = fake_kubelet(&sb.root, &srv, true);
+    let id = srv.node_client_cert(NODE);
+    let as_node =
+        client_with_certificate(&srv, format!("{}{}", id.cert_pem, id.key_pem).as_bytes());
+    // The kubelet registers its Node.
+    let kubelet = kubelet.on_start(move || {
+        as_node.create(None, &node_object(NODE)).unwrap();
+    });
+    let mut opts = options_with_kubelet(kubelet);
+    let mut cfg = join_config(&srv);
+    in_real_time(&mut opts, &mut cfg);
+
+    join::run(&sb.root, &cfg, &opts).unwrap();
+    let node = srv.get_object("v1", "nodes", None, NODE).unwrap();
+    assert_eq!(
+        node["metadata"]["annotations"]["kubeadm.alpha.kubernetes.io/cri-socket"],
+        "unix:///var/run/containerd/containerd.sock"
+    );
+    let patches: Vec<_> = srv
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| (r.path, r.user))
+        .collect();
+    assert_eq!(
+        patches,
+        [(
+            format!("/api/v1/nodes/{NODE}"),
+            Some(format!("system:node:{NODE}"))
+        )]
+    );
 }
 
 #[test]

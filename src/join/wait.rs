@@ -4,8 +4,10 @@
 //!   kubelet's `/healthz` within `timeouts.kubeletHealthCheck`, then a loadable
 //!   `/etc/kubernetes/kubelet.conf` (with the client certificate and key it names) within
 //!   `timeouts.tlsBootstrap`: with `--tls-bootstrap=kubelet` that file appears only once the
-//!   kubelet's own CSR is approved. Then, whatever the outcome, `bootstrap-kubelet.conf` is
-//!   deleted, so that the bootstrap token does not stay on disk.
+//!   kubelet's own CSR is approved. Before `NodeLocalCRISocket` (1.34), the CRI socket is then
+//!   annotated on the Node with the kubelet's own credentials, once it has registered. Then,
+//!   whatever the outcome, `bootstrap-kubelet.conf` is deleted, so that the bootstrap token
+//!   does not stay on disk.
 //! - `wait-control-plane` (`phases/join/waitcontrolplane.go`), for a control-plane node under
 //!   `WaitForAllControlPlaneComponents`: each component of this node's control plane answers
 //!   its health check, the API server through admin.conf's credentials at this node's own
@@ -131,19 +133,38 @@ fn wait_for_bootstrapped_kubelet(
     let timeout = opts
         .tls_bootstrap_timeout
         .unwrap_or(cfg.timeouts.tls_bootstrap);
-    wait_for_kubelet_conf(root, &wait, timeout)
+    let kubelet = wait_for_kubelet_conf(root, &wait, timeout)?;
+    if !crate::kubelet::node_local_cri_socket(&remote.cluster) {
+        log::debug!("[kubelet-start] preserving the crisocket information for the node");
+        let cri_socket = &cfg.node_registration.cri_socket;
+        online::patch_node_with(
+            &kubelet.client(opts.api_retry.clone())?,
+            &wait,
+            cfg.timeouts.kubernetes_api_call,
+            &super::node_name(cfg, &opts.kubelet_host),
+            online::cri_socket_change(cri_socket),
+        )?;
+    }
+    Ok(())
 }
 
 /// kubeadm's `waitForTLSBootstrappedClient`: `kubelet.conf` loads and gives a client, which
-/// also needs the certificate and key files it names.
-fn wait_for_kubelet_conf(root: &Root, wait: &WaitOptions, timeout: Duration) -> crate::Result<()> {
+/// also needs the certificate and key files it names. Returns its credentials.
+fn wait_for_kubelet_conf(
+    root: &Root,
+    wait: &WaitOptions,
+    timeout: Duration,
+) -> crate::Result<KubeconfigCredentials> {
     log::info!("[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap");
     let mut last = String::from("does not exist yet");
     let loaded = online::poll_until(wait, timeout, || {
-        match KubeconfigCredentials::load_optional(root, KUBELET_KUBECONFIG)
-            .and_then(|conf| conf.map(|c| c.client(RetryPolicy::no_retry())).transpose())
-        {
-            Ok(Some(_)) => return Ok(Some(())),
+        let loaded = KubeconfigCredentials::load_optional(root, KUBELET_KUBECONFIG);
+        let usable = loaded.and_then(|conf| match conf {
+            Some(conf) => conf.client(RetryPolicy::no_retry()).map(|_| Some(conf)),
+            None => Ok(None),
+        });
+        match usable {
+            Ok(Some(conf)) => return Ok(Some(conf)),
             Ok(None) => last = "does not exist yet".into(),
             // The kubelet writes this file, not the kubeconfig phase the message would name.
             Err(online::Error::Kubeconfig { reason, .. }) => {
@@ -153,10 +174,7 @@ fn wait_for_kubelet_conf(root: &Root, wait: &WaitOptions, timeout: Duration) -> 
         }
         Ok(None)
     })?;
-    match loaded {
-        Some(()) => Ok(()),
-        None => Err(Error::NotBootstrapped { timeout, last }.into()),
-    }
+    loaded.ok_or_else(|| Error::NotBootstrapped { timeout, last }.into())
 }
 
 /// Phase `wait-control-plane` of a control-plane join (see the module documentation).
