@@ -601,8 +601,9 @@ pub fn mark_control_plane(
     opts: &JoinOptions,
 ) -> crate::Result<()> {
     // Under ControlPlaneKubeletLocalMode the kubelet registers the Node only once this node's
-    // API server runs; kubeadm waits for that in kubelet-wait-bootstrap (up to
-    // timeouts.tlsBootstrap) before its own kubernetesAPICall budget for the patch.
+    // API server runs. kubeadm's kubelet-wait-bootstrap waits that long (up to
+    // timeouts.tlsBootstrap) for the kubelet's CSR; with kubeboot's own TLS bootstrap
+    // kubelet.conf exists from the start, so the wait for the Node gets that time instead.
     let mut init = init.clone();
     if kubelet_local_mode(&init.cluster) {
         init.timeouts.kubernetes_api_call += init.timeouts.tls_bootstrap;

@@ -115,10 +115,8 @@ fn wait_for_bootstrapped_kubelet(
     remote: &RemoteConfig,
     opts: &JoinOptions,
 ) -> crate::Result<()> {
-    let healthz = match &opts.kubelet_healthz {
-        Some(url) => Some(url.clone()),
-        None => online::kubelet_healthz_url(&remote.kubelet),
-    };
+    let healthz =
+        (opts.kubelet_healthz.clone()).or_else(|| online::kubelet_healthz_url(&remote.kubelet));
     let wait = wait_options(healthz, opts);
     match &wait.kubelet_healthz {
         Some(url) => {
