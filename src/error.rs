@@ -68,6 +68,8 @@ pub enum Error {
     Online(#[from] online::Error),
     #[error(transparent)]
     JoinControlPlane(#[from] join::ControlPlaneError),
+    #[error(transparent)]
+    JoinWait(#[from] join::WaitError),
 }
 
 impl Error {
@@ -89,6 +91,7 @@ impl Error {
             Error::Etcd(e) => e.exit_code(),
             Error::Online(e) => e.exit_code(),
             Error::JoinControlPlane(e) => e.exit_code(),
+            Error::JoinWait(e) => e.exit_code(),
         }
     }
 

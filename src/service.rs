@@ -40,24 +40,54 @@ impl ServiceControl {
         }
     }
 
-    /// Starts (restarts) the kubelet after its files are written.
-    pub fn start_kubelet(self) {
+    /// Starts (restarts) the kubelet after its files are written, and says whether it did.
+    pub fn start_kubelet(self) -> KubeletStart {
         match self {
             ServiceControl::Skip(why) => {
-                log::info!("[kubelet-start] Would start the kubelet ({why})")
+                log::info!("[kubelet-start] Would start the kubelet ({why})");
+                KubeletStart::NotStarted(why)
             }
             ServiceControl::Systemd if !systemd_running() => {
                 log::warn!(
                     "[kubelet-start] No supported init system detected, won't make sure the kubelet is running properly."
-                )
+                );
+                KubeletStart::NotStarted("no supported init system")
             }
             ServiceControl::Systemd => {
                 log::info!("[kubelet-start] Starting the kubelet");
                 systemctl(&["daemon-reload"]);
                 systemctl(&["enable", "kubelet"]);
                 systemctl(&["restart", "kubelet"]);
+                KubeletStart::Started
             }
         }
+    }
+}
+
+/// Whether a kubelet was started, so that what follows knows whether to wait for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KubeletStart {
+    /// Asked to start on this machine (a failing `systemctl` is only a warning, as in kubeadm:
+    /// the wait that follows says whether the kubelet really runs).
+    Started,
+    /// Nothing was started, for this reason (dry run, a root other than `/`, no systemd).
+    NotStarted(&'static str),
+}
+
+/// What stops and starts the kubelet for a join: [`ServiceControl`] on a node; tests put a
+/// fake kubelet here.
+pub trait KubeletService {
+    fn stop_kubelet(&self);
+    fn start_kubelet(&self) -> KubeletStart;
+}
+
+impl KubeletService for ServiceControl {
+    fn stop_kubelet(&self) {
+        ServiceControl::stop_kubelet(*self)
+    }
+
+    fn start_kubelet(&self) -> KubeletStart {
+        ServiceControl::start_kubelet(*self)
     }
 }
 

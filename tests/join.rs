@@ -7,8 +7,10 @@
 
 mod support;
 
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use k8s_openapi::api::core::v1::Node;
 use serde_json::json;
+use support::kubelet::{BOOTSTRAP_KUBELET_CONF, FakeKubelet, KubeletLog};
 use support::{
     CLUSTER_INFO_PATH, CSR_PATH, CsrIssue, CsrPolicy, Fault, Forgery, TestApiServer, TokenOpts,
 };
@@ -149,7 +152,7 @@ fn options() -> JoinOptions {
         false,
         TlsBootstrapMode::Kubeboot,
     );
-    opts.services = ServiceControl::Skip("test sandbox");
+    opts.services = Box::new(ServiceControl::Skip("test sandbox"));
     opts.kubelet_host = KubeletHost {
         hostname: "test-host".into(),
         systemd_resolved_active: false,
@@ -285,6 +288,50 @@ fn node_object(name: &str) -> Node {
     .unwrap()
 }
 
+// ---- a kubelet the join starts ---------------------------------------------------------
+
+/// A kubelet for the node that ends its TLS bootstrap, if it `bootstraps`, with a certificate
+/// the cluster CA issued to the node.
+fn fake_kubelet(
+    root: &Root,
+    srv: &TestApiServer,
+    bootstraps: bool,
+) -> (FakeKubelet, Arc<KubeletLog>) {
+    let (kubelet, log) = FakeKubelet::new(root);
+    if !bootstraps {
+        return (kubelet, log);
+    }
+    let id = srv.node_client_cert(NODE);
+    let pem = format!("{}{}", id.cert_pem, id.key_pem);
+    let after = Duration::from_millis(200);
+    (
+        kubelet.bootstrapping(srv.url(), srv.ca_pem(), &pem, after),
+        log,
+    )
+}
+
+/// Real time for the waits: the kubelet bootstraps a moment after it starts. Short polls;
+/// deadlines of 20 s bound the test.
+fn in_real_time(opts: &mut JoinOptions, cfg: &mut JoinConfiguration) {
+    opts.api_retry = RetryPolicy::immediate(3);
+    opts.wait_poll = Backoff {
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+    };
+    opts.tls_bootstrap_timeout = Some(Duration::from_secs(20));
+    cfg.timeouts.kubelet_health_check = Duration::from_secs(20);
+    cfg.timeouts.kubernetes_api_call = Duration::from_secs(20);
+}
+
+/// Options for a join in kubelet TLS bootstrap mode whose kubelet `kubelet` plays.
+fn options_with_kubelet(kubelet: FakeKubelet) -> JoinOptions {
+    let mut opts = options();
+    opts.tls_bootstrap = TlsBootstrapMode::Kubelet;
+    opts.kubelet_healthz = Some(kubelet.healthz_url());
+    opts.services = Box::new(kubelet);
+    opts
+}
+
 // ---- the join -----------------------------------------------------------------------------
 
 #[test]
@@ -373,7 +420,9 @@ fn kubelet_tls_bootstrap_writes_kubeadms_bootstrap_kubeconfig_and_sends_no_csr()
     let sb = sandbox();
     let mut opts = options();
     opts.tls_bootstrap = TlsBootstrapMode::Kubelet;
-    join::run(&sb.root, &join_config(&srv), &opts).unwrap();
+    let outcome = join::run(&sb.root, &join_config(&srv), &opts).unwrap();
+    // The sandbox starts no kubelet: nothing to wait for, and the file stays for one.
+    assert!(!outcome.kubelet_ready);
     assert!(csrs(&srv).is_empty());
     assert_eq!(
         tree(&sb.root),
@@ -391,6 +440,142 @@ fn kubelet_tls_bootstrap_writes_kubeadms_bootstrap_kubeconfig_and_sends_no_csr()
         "{view}"
     );
     assert!(view.contains("cluster: kubernetes"), "{view}");
+    assert_no_secret_logged();
+}
+
+#[test]
+fn kubelet_tls_bootstrap_waits_for_the_kubelet_then_deletes_the_bootstrap_kubeconfig() {
+    let srv = server();
+    let sb = sandbox();
+    let (kubelet, seen) = fake_kubelet(&sb.root, &srv, true);
+    let mut opts = options_with_kubelet(kubelet);
+    let mut cfg = join_config(&srv);
+    in_real_time(&mut opts, &mut cfg);
+
+    let outcome = join::run(&sb.root, &cfg, &opts).unwrap();
+    assert!(outcome.kubelet_ready);
+    assert_eq!(outcome.csr_name, None);
+    assert_eq!(seen.starts.load(Ordering::SeqCst), 1);
+    assert!(seen.healthz_requests.load(Ordering::SeqCst) >= 1);
+    // The kubelet started with kubeadm's bootstrap kubeconfig, which is gone now.
+    let bootstrap = seen.bootstrap_conf.lock().unwrap().clone().unwrap();
+    assert!(bootstrap.contains(&format!("token: {TOKEN}")));
+    assert_eq!(
+        tree(&sb.root),
+        vec![
+            "/etc/kubernetes/kubelet.conf 600",
+            "/etc/kubernetes/pki/ca.crt 644",
+            "/var/lib/kubelet/config.yaml 644",
+            "/var/lib/kubelet/instance-config.yaml 644",
+            "/var/lib/kubelet/kubeadm-flags.env 644",
+            "/var/lib/kubelet/pki/kubelet-client-current.pem 600",
+        ]
+    );
+    // 1.34's NodeLocalCRISocket: the CRI socket is not annotated on the Node.
+    assert!(!srv.requests().iter().any(|r| r.method == "PATCH"));
+    assert_no_secret_logged();
+}
+
+#[test]
+fn before_1_34_the_kubelet_wait_annotates_the_cri_socket_with_the_kubelets_own_credentials() {
+    capture_logs();
+    let srv = TestApiServer::builder()
+        .token(TOKEN, TokenOpts::default())
+        .kubernetes_version("v1.33.4")
+        .start();
+    let sb = sandbox();
+    let (kubelet, _) = fake_kubelet(&sb.root, &srv, true);
+    let id = srv.node_client_cert(NODE);
+    let as_node =
+        client_with_certificate(&srv, format!("{}{}", id.cert_pem, id.key_pem).as_bytes());
+    // The kubelet registers its Node.
+    let kubelet = kubelet.on_start(move || {
+        as_node.create::<Node>(None, &node_object(NODE)).unwrap();
+    });
+    let mut opts = options_with_kubelet(kubelet);
+    let mut cfg = join_config(&srv);
+    in_real_time(&mut opts, &mut cfg);
+
+    join::run(&sb.root, &cfg, &opts).unwrap();
+    let node = srv.get_object("v1", "nodes", None, NODE).unwrap();
+    assert_eq!(
+        node["metadata"]["annotations"]["kubeadm.alpha.kubernetes.io/cri-socket"],
+        "unix:///var/run/containerd/containerd.sock"
+    );
+    let patches: Vec<_> = srv
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| (r.path, r.user))
+        .collect();
+    assert_eq!(
+        patches,
+        [(
+            format!("/api/v1/nodes/{NODE}"),
+            Some(format!("system:node:{NODE}"))
+        )]
+    );
+}
+
+#[test]
+fn a_kubelet_that_never_bootstraps_fails_after_the_timeout_and_leaves_no_token_on_disk() {
+    let srv = server();
+    let sb = sandbox();
+    let (kubelet, seen) = fake_kubelet(&sb.root, &srv, false);
+    let clock = fake_clock();
+    let mut opts = options_with_kubelet(kubelet);
+    opts.api_retry = RetryPolicy::immediate(3).with_clock(clock.clone());
+
+    let err: Error = join::run(&sb.root, &join_config(&srv), &opts).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.exit_code(), ExitCode::TlsBootstrap, "{text}");
+    for expected in [
+        "the kubelet did not perform the TLS bootstrap within 30s: \
+         /etc/kubernetes/kubelet.conf does not exist yet",
+        "/etc/kubernetes/bootstrap-kubelet.conf is removed",
+        "'kubectl get csr'",
+        "'journalctl -xeu kubelet'",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing: {text}");
+    }
+    // Waited (in virtual time) exactly the TLS bootstrap timeout, the kubelet being healthy.
+    assert_eq!(*clock.elapsed.lock().unwrap(), Duration::from_secs(30));
+    assert!(seen.bootstrap_conf.lock().unwrap().is_some());
+    assert!(!sb.root.exists(BOOTSTRAP_KUBELET_CONF));
+    assert_no_secret(&text);
+    assert_no_secret_logged();
+}
+
+#[test]
+fn a_kubelet_that_never_answers_fails_naming_its_health_endpoint() {
+    let srv = server();
+    let sb = sandbox();
+    let (kubelet, _) = fake_kubelet(&sb.root, &srv, true);
+    let clock = fake_clock();
+    let mut opts = options_with_kubelet(kubelet);
+    opts.api_retry = RetryPolicy::immediate(3).with_clock(clock.clone());
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}/healthz");
+    opts.kubelet_healthz = Some(url.clone());
+    let mut cfg = join_config(&srv);
+    cfg.timeouts.kubelet_health_check = Duration::from_secs(40);
+
+    let err: Error = join::run(&sb.root, &cfg, &opts).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.exit_code(), ExitCode::Cluster, "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "the kubelet did not become healthy within 40s: The HTTP call equal to 'curl -sSL \
+             {url}' returned error"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("'systemctl status kubelet'"), "{text}");
+    assert_eq!(*clock.elapsed.lock().unwrap(), Duration::from_secs(40));
+    assert!(!sb.root.exists(BOOTSTRAP_KUBELET_CONF));
     assert_no_secret_logged();
 }
 

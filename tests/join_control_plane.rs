@@ -11,11 +11,13 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::{Mutex, Once};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::{Value, json};
+use support::kubelet::{BOOTSTRAP_KUBELET_CONF, FakeKubelet, KubeletLog};
 use support::{CSR_PATH, TestApiServer, TokenOpts};
 use support_etcd::{CertPair, Etcd, MemberCerts, Ports};
 
@@ -24,14 +26,16 @@ use kubeboot::cli::TlsBootstrapMode;
 use kubeboot::cluster::{self, CertificateKey, SecretOwner};
 use kubeboot::config::defaults;
 use kubeboot::config::model::{
-    ApiEndpoint, BootstrapTokenDiscovery, BootstrapTokenString, ClusterConfiguration, Discovery,
-    EncryptionAlgorithm, InitConfiguration, JoinConfiguration, JoinControlPlane,
+    ApiEndpoint, Arg, BootstrapTokenDiscovery, BootstrapTokenString, ClusterConfiguration,
+    Discovery, EncryptionAlgorithm, InitConfiguration, JoinConfiguration, JoinControlPlane,
 };
 use kubeboot::etcd::{self, EtcdClient, Member};
 use kubeboot::fs::Root;
 use kubeboot::join::{self, JoinOptions, RemoteConfig, control_plane};
 use kubeboot::kubelet::KubeletHost;
+use kubeboot::retry::Clock;
 use kubeboot::service::ServiceControl;
+use kubeboot::state::PhaseObserver;
 use kubeboot::{Error, ExitCode, pki};
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
@@ -143,6 +147,18 @@ fn cluster() -> Cluster {
         .start();
     let dir = tempfile::tempdir().unwrap();
     let first = Root::new(dir.path().join(FIRST));
+    // The first node's cluster CA is the API server's, as on a real cluster: what the joining
+    // node makes from the shared CA (admin.conf) is accepted there.
+    first
+        .write_atomic("/etc/kubernetes/pki/ca.crt", srv.ca_pem().as_bytes(), 0o644)
+        .unwrap();
+    first
+        .write_atomic(
+            "/etc/kubernetes/pki/ca.key",
+            srv.ca_key_pem().as_bytes(),
+            0o600,
+        )
+        .unwrap();
     let init = first_node_config(&srv);
     pki::create_init_pki(&first, &init, None).unwrap();
     srv.put_object(json!({
@@ -207,7 +223,7 @@ fn joiner_init(c: &Cluster, address: IpAddr) -> InitConfiguration {
 
 fn options(root: &Root) -> JoinOptions {
     let mut opts = JoinOptions::new(root, false, TlsBootstrapMode::Kubeboot);
-    opts.services = ServiceControl::Skip("test sandbox");
+    opts.services = Box::new(ServiceControl::Skip("test sandbox"));
     opts.kubelet_host = KubeletHost {
         hostname: "test-host".into(),
         systemd_resolved_active: false,
@@ -421,8 +437,9 @@ fn a_control_plane_join_prepares_the_node_and_points_its_kubelet_at_its_own_api_
     let root = Root::new(dir.path().join(JOINER));
     let address = loopback(2);
     let mut cfg = join_config(&c, address, Some(KEY_HEX));
-    // Everything that needs the running control plane (admin.conf's server is the cluster's
-    // endpoint, whose CA is the first node's) is covered by the etcd test below.
+    // etcd is covered by the etcd test below, marking the node and the waits for a running
+    // kubelet and control plane by the test after it. The sandbox starts no kubelet: the join
+    // waits for nothing.
     cfg.skip_phases
         .extend(["check-etcd", "etcd-join", "control-plane-join"].map(String::from));
     let outcome = join::run(&root, &cfg, &options(&root)).unwrap();
@@ -431,6 +448,7 @@ fn a_control_plane_join_prepares_the_node_and_points_its_kubelet_at_its_own_api_
         Some(join::ControlPlaneOutcome { etcd_member: None })
     );
     assert!(outcome.csr_name.is_some());
+    assert!(!outcome.kubelet_ready);
 
     for path in SHARED_FILES {
         assert_eq!(
@@ -498,6 +516,214 @@ fn a_control_plane_join_prepares_the_node_and_points_its_kubelet_at_its_own_api_
     assert!(!flags.contains("register-with-taints"), "{flags}");
     assert_no_secret(&format!("{outcome:?}"));
     assert_no_secret_logged();
+}
+
+// ---- a running kubelet and control plane -----------------------------------------------------
+
+/// A virtual clock: waits advance it without sleeping.
+struct VirtualClock {
+    start: Instant,
+    elapsed: Mutex<Duration>,
+}
+
+impl Clock for VirtualClock {
+    fn now(&self) -> Instant {
+        self.start + *self.elapsed.lock().unwrap()
+    }
+    fn sleep(&self, duration: Duration) {
+        *self.elapsed.lock().unwrap() += duration;
+    }
+}
+
+/// Records the phases a join runs, as `boot` journals them.
+struct Phases(Vec<String>);
+
+impl PhaseObserver for Phases {
+    fn phase(
+        &mut self,
+        name: &str,
+        run: &mut dyn FnMut() -> kubeboot::Result<()>,
+    ) -> kubeboot::Result<()> {
+        self.0.push(name.to_string());
+        run()
+    }
+}
+
+/// A control-plane join whose node runs its control plane on the test server: the local API
+/// endpoint is the server's address, and the controller-manager and the scheduler serve their
+/// health checks on its port too (or the scheduler on `scheduler_port`). A kubelet is started,
+/// which registers its Node. etcd is left out (covered above).
+fn join_with_a_running_control_plane(
+    c: &Cluster,
+    root: &Root,
+    scheduler_port: u16,
+    clock: Arc<VirtualClock>,
+) -> (
+    kubeboot::Result<join::JoinOutcome>,
+    Vec<String>,
+    Arc<KubeletLog>,
+) {
+    let port = c.srv.addr().port();
+    let mut cluster = c.cluster.clone();
+    let secure_port = |port: u16| Arg {
+        name: "secure-port".into(),
+        value: port.to_string(),
+    };
+    cluster
+        .controller_manager
+        .extra_args
+        .push(secure_port(port));
+    cluster
+        .scheduler
+        .extra_args
+        .push(secure_port(scheduler_port));
+    c.srv.put_object(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
+        "data": {"ClusterConfiguration": kubeboot::config::cluster_configuration_yaml(&cluster)},
+    }));
+    let mut cfg = join_config(c, IpAddr::V4(Ipv4Addr::LOCALHOST), Some(KEY_HEX));
+    if let Some(cp) = cfg.control_plane.as_mut() {
+        cp.local_api_endpoint.bind_port = port;
+    }
+    cfg.skip_phases
+        .extend(["check-etcd", "etcd-join"].map(String::from));
+    cfg.timeouts.control_plane_component_health_check = Duration::from_secs(20);
+
+    let id = c.srv.node_client_cert(JOINER);
+    let node = client(
+        &c.srv,
+        Auth::ClientCertificate(
+            ClientIdentity::from_pem(id.cert_pem.as_bytes(), id.key_pem.as_bytes(), "node")
+                .unwrap(),
+        ),
+    );
+    // The kubelet's own TLS bootstrap: its kubelet.conf names a plain file. (kubeboot's
+    // `kubelet-client-current.pem` link has an absolute target, as the kubelet makes it, which
+    // only resolves on a real node.)
+    let (kubelet, log) = FakeKubelet::new(root);
+    let pem = format!("{}{}", id.cert_pem, id.key_pem);
+    let kubelet = kubelet.bootstrapping(c.srv.url(), c.srv.ca_pem(), &pem, Duration::ZERO);
+    let kubelet = kubelet.on_start(move || {
+        let registered: Node = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": JOINER, "labels": {"kubernetes.io/hostname": JOINER}},
+        }))
+        .unwrap();
+        node.create::<Node>(None, &registered).unwrap();
+    });
+    let mut opts = options(root);
+    opts.tls_bootstrap = TlsBootstrapMode::Kubelet;
+    opts.kubelet_healthz = Some(kubelet.healthz_url());
+    opts.services = Box::new(kubelet);
+    opts.api_retry = RetryPolicy::immediate(3).with_clock(clock);
+    let mut phases = Phases(Vec::new());
+    let outcome = join::run_observed(root, &cfg, &opts, &mut phases);
+    (outcome, phases.0, log)
+}
+
+#[test]
+fn a_control_plane_join_waits_for_its_kubelet_marks_the_node_then_waits_for_its_control_plane() {
+    let c = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let root = Root::new(dir.path().join(JOINER));
+    let clock = Arc::new(VirtualClock {
+        start: Instant::now(),
+        elapsed: Mutex::new(Duration::ZERO),
+    });
+    let port = c.srv.addr().port();
+    let (outcome, phases, kubelet) = join_with_a_running_control_plane(&c, &root, port, clock);
+    let outcome = outcome.unwrap();
+    assert!(outcome.kubelet_ready);
+    assert!(kubelet.healthz_requests.load(Ordering::SeqCst) >= 1);
+    // The kubelet bootstrapped against this node's own API server; its token is gone.
+    let bootstrap = kubelet.bootstrap_conf.lock().unwrap().clone().unwrap();
+    assert!(
+        bootstrap.contains(&format!("server: https://127.0.0.1:{port}")),
+        "{bootstrap}"
+    );
+    assert!(!root.exists(BOOTSTRAP_KUBELET_CONF));
+    // kubeadm's order under ControlPlaneKubeletLocalMode (1.34).
+    assert_eq!(
+        phases,
+        [
+            "discovery",
+            "kubelet-config",
+            "control-plane-prepare",
+            "tls-bootstrap",
+            "kubelet-start",
+            "etcd-join",
+            "kubelet-wait-bootstrap",
+            "mark-control-plane",
+            "wait-control-plane",
+        ]
+    );
+    let node = c.srv.get_object("v1", "nodes", None, JOINER).unwrap();
+    assert_eq!(
+        node["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
+        ""
+    );
+
+    // After the node is marked: the API server through admin.conf at this node's own
+    // endpoint, then the controller-manager and the scheduler, anonymously.
+    let requests = c.srv.requests();
+    let marked = requests
+        .iter()
+        .position(|r| r.method == "PATCH" && r.path == format!("/api/v1/nodes/{JOINER}"))
+        .unwrap();
+    let checks: Vec<(String, Option<String>)> = requests[marked..]
+        .iter()
+        .filter(|r| ["/livez", "/healthz", "/readyz"].contains(&r.path.as_str()))
+        .map(|r| (r.path.clone(), r.user.clone()))
+        .collect();
+    let user = |u: &str| Some(u.to_string());
+    assert_eq!(
+        checks,
+        [
+            ("/livez".to_string(), user("kubernetes-admin")),
+            ("/healthz".to_string(), user("system:anonymous")),
+            ("/livez".to_string(), user("system:anonymous")),
+        ]
+    );
+    assert_no_secret_logged();
+}
+
+#[test]
+fn a_control_plane_that_does_not_start_fails_the_join_within_its_timeout() {
+    let c = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let root = Root::new(dir.path().join(JOINER));
+    let clock = Arc::new(VirtualClock {
+        start: Instant::now(),
+        elapsed: Mutex::new(Duration::ZERO),
+    });
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (outcome, phases, _) = join_with_a_running_control_plane(&c, &root, closed, clock.clone());
+    let err = outcome.unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.exit_code(), ExitCode::Cluster, "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "failed while waiting for the control plane to start: kube-scheduler check failed \
+             at https://127.0.0.1:{closed}/livez"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "'crictl --runtime-endpoint unix:///var/run/containerd/containerd.sock ps -a"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        phases.last().map(String::as_str),
+        Some("wait-control-plane")
+    );
+    assert_eq!(*clock.elapsed.lock().unwrap(), Duration::from_secs(20));
 }
 
 #[test]

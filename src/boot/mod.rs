@@ -232,8 +232,11 @@ fn boot(
                 .set_plan(&mode.to_string(), &reason, &cfg.node_registration.name)?;
             let mut join_opts =
                 join::JoinOptions::new(root, opts.dry_run, TlsBootstrapMode::Kubeboot);
-            join_opts.services =
-                ServiceControl::for_run(root, opts.dry_run, boot_cfg.start_kubelet);
+            join_opts.services = Box::new(ServiceControl::for_run(
+                root,
+                opts.dry_run,
+                boot_cfg.start_kubelet,
+            ));
             join_opts.resumed_after_kubelet_start = resume.kubelet_started;
             let outcome = join::run_observed(root, &cfg, &join_opts, observer)?;
             if !outcome.planned_requests.is_empty() {

@@ -13,8 +13,11 @@
 //! 2. `tls-bootstrap` and `kubelet-start` as for a worker, except that with kubeadm's
 //!    `ControlPlaneKubeletLocalMode` the kubelet talks to this node's own API server
 //!    ([`kubelet_server`]);
-//! 3. [`join_cluster`]: `etcd-join` (announce this node's etcd as a learner, write its manifest
-//!    with the cluster it joins, promote it once it has caught up) and `mark-control-plane`.
+//! 3. [`etcd_join_phase`]: `etcd-join` (announce this node's etcd as a learner, write its
+//!    manifest with the cluster it joins, promote it once it has caught up); under
+//!    `ControlPlaneKubeletLocalMode`, `kubelet-wait-bootstrap` only now, once this node's etcd
+//!    lets its API server answer the kubelet (see [`super::wait`]);
+//!    [`mark_control_plane_phase`]; then `wait-control-plane` ([`super::wait`]).
 //!
 //! Nothing is written before `download-certs` has decrypted and checked the whole Secret: a
 //! wrong certificate key leaves the node as it was.
@@ -293,33 +296,44 @@ pub fn prepare(
     })
 }
 
-/// After `kubelet-start`: `etcd-join` (also skipped by `control-plane-join/etcd`) and
-/// `control-plane-join/mark-control-plane`, with the admin.conf credentials.
-pub fn join_cluster(
+/// Phase `etcd-join` (also skipped by `control-plane-join/etcd`): [`etcd_join`] with the
+/// admin.conf credentials. Returns the new member's peer URL.
+pub fn etcd_join_phase(
     root: &Root,
     cfg: &JoinConfiguration,
     init: &InitConfiguration,
     opts: &JoinOptions,
-) -> crate::Result<ControlPlaneOutcome> {
+) -> crate::Result<Option<String>> {
     let skip = &cfg.skip_phases;
-    let skip_etcd =
-        skipped(skip, "etcd-join", None) || skipped(skip, "control-plane-join", Some("etcd"));
-    let skip_mark = skipped(skip, "control-plane-join", Some("mark-control-plane"));
-    let admin = if skip_etcd && skip_mark {
-        None
-    } else {
-        Some(admin_client(root, opts)?)
-    };
-    let mut outcome = ControlPlaneOutcome { etcd_member: None };
-    match &admin {
-        Some(admin) if !skip_etcd => outcome.etcd_member = etcd_join(root, init, admin, opts)?,
-        _ => log_skip("etcd-join"),
+    if skipped(skip, "etcd-join", None) || skipped(skip, "control-plane-join", Some("etcd")) {
+        log_skip("etcd-join");
+        return Ok(None);
     }
-    match &admin {
-        Some(admin) if !skip_mark => mark_control_plane(root, init, admin, opts)?,
-        _ => log_skip("control-plane-join/mark-control-plane"),
+    etcd_join(root, init, &admin_client(root, opts)?, opts)
+}
+
+/// Phase `control-plane-join/mark-control-plane`: [`mark_control_plane`] with the admin.conf
+/// credentials.
+pub fn mark_control_plane_phase(
+    root: &Root,
+    cfg: &JoinConfiguration,
+    init: &InitConfiguration,
+    opts: &JoinOptions,
+) -> crate::Result<()> {
+    if skipped(
+        &cfg.skip_phases,
+        "control-plane-join",
+        Some("mark-control-plane"),
+    ) {
+        log_skip("control-plane-join/mark-control-plane");
+        return Ok(());
     }
-    Ok(outcome)
+    mark_control_plane(root, init, &admin_client(root, opts)?, opts)
+}
+
+/// Whether `--skip-phases` turns `wait-control-plane` off.
+pub fn skips_wait_control_plane(cfg: &JoinConfiguration) -> bool {
+    skipped(&cfg.skip_phases, "wait-control-plane", None)
 }
 
 /// The admin.conf client, as kubeadm's `data.Client()` on join.
@@ -591,8 +605,9 @@ pub fn mark_control_plane(
     opts: &JoinOptions,
 ) -> crate::Result<()> {
     // Under ControlPlaneKubeletLocalMode the kubelet registers the Node only once this node's
-    // API server runs; kubeadm waits for that in kubelet-wait-bootstrap (up to
-    // timeouts.tlsBootstrap) before its own kubernetesAPICall budget for the patch.
+    // API server runs. kubeadm's kubelet-wait-bootstrap waits that long (up to
+    // timeouts.tlsBootstrap) for the kubelet's CSR; with kubeboot's own TLS bootstrap
+    // kubelet.conf exists from the start, so the wait for the Node gets that time instead.
     let mut init = init.clone();
     if kubelet_local_mode(&init.cluster) {
         init.timeouts.kubernetes_api_call += init.timeouts.tls_bootstrap;

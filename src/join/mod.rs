@@ -12,7 +12,9 @@
 //!    `--tls-bootstrap=kubelet`).
 //! 5. `kubelet-start`: stop the kubelet, write the CA, the kubelet's files and credentials
 //!    (`kubelet.conf`, or kubeadm's `bootstrap-kubelet.conf` for the kubelet's own TLS
-//!    bootstrap), start the kubelet.
+//!    bootstrap), start the kubelet, then kubeadm's `kubelet-wait-bootstrap`: wait for the
+//!    kubelet to be healthy and to have `kubelet.conf`, and delete `bootstrap-kubelet.conf`
+//!    (see [`wait`]; only for a kubelet this join started).
 //!
 //! Until phase 5, nothing is written but the pending key of the CSR.
 //!
@@ -25,6 +27,7 @@ mod kubelet_conf;
 mod remote;
 #[cfg(test)]
 mod tests;
+pub mod wait;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -40,7 +43,7 @@ use crate::kubelet::{self, KubeletHost};
 use crate::manifests::args::last_arg;
 use crate::preflight::{self, BOOTSTRAP_KUBELET_KUBECONFIG, KUBELET_KUBECONFIG, RealHost};
 use crate::retry::Backoff;
-use crate::service::ServiceControl;
+use crate::service::{KubeletService, KubeletStart, ServiceControl};
 use crate::state::{PhaseObserver, Unobserved};
 use crate::tlsbootstrap::{self, CsrWait, IssuedCertificate, KubeletCertDir};
 use crate::{Error, Result, etcd};
@@ -49,6 +52,7 @@ pub use control_plane::{ControlPlaneOutcome, Error as ControlPlaneError};
 pub use dry_run::{PlannedRequest, to_yaml as planned_requests_yaml};
 pub use kubelet_conf::TOKEN_USER;
 pub use remote::{RemoteConfig, decode_kubelet_configuration, kubelet_config_map_name};
+pub use wait::Error as WaitError;
 
 /// kubeboot's join phases, in order, as `boot` records them.
 pub const PHASES: [&str; 5] = [
@@ -60,8 +64,10 @@ pub const PHASES: [&str; 5] = [
 ];
 
 /// The phases of a control-plane join, in order: [`PHASES`] with `control-plane-prepare` and
-/// `check-etcd` before `tls-bootstrap`, `etcd-join` and `mark-control-plane` at the end.
-pub const CONTROL_PLANE_PHASES: [&str; 9] = [
+/// `check-etcd` before `tls-bootstrap`, then kubeadm's `etcd-join`, `kubelet-wait-bootstrap`
+/// (a phase of its own only under `ControlPlaneKubeletLocalMode`; part of `kubelet-start`
+/// otherwise), `mark-control-plane` and `wait-control-plane`.
+pub const CONTROL_PLANE_PHASES: [&str; 11] = [
     "preflight",
     "discovery",
     "kubelet-config",
@@ -70,12 +76,16 @@ pub const CONTROL_PLANE_PHASES: [&str; 9] = [
     "tls-bootstrap",
     "kubelet-start",
     "etcd-join",
+    "kubelet-wait-bootstrap",
     "mark-control-plane",
+    "wait-control-plane",
 ];
 
 /// kubeadm's join phase names, accepted by `--skip-phases`. For a worker, the control-plane
 /// phases do nothing; skipping `kubelet-start` skips everything after discovery, as in kubeadm
-/// (for a control-plane node, only the TLS bootstrap and the kubelet's files).
+/// (for a control-plane node, only the TLS bootstrap and the kubelet's files, and so the
+/// waits for the kubelet). `kubelet-wait-bootstrap` is a phase of its own only under
+/// `ControlPlaneKubeletLocalMode`, as in kubeadm.
 const KUBEADM_JOIN_PHASES: &[&str] = &[
     "preflight",
     "control-plane-prepare",
@@ -103,14 +113,20 @@ pub struct JoinOptions {
     /// configuration's `dryRun` has the same effect.
     pub dry_run: bool,
     pub tls_bootstrap: TlsBootstrapMode,
-    pub services: ServiceControl,
+    /// Stops and starts the kubelet; the join waits for the kubelet only if this started it.
+    pub services: Box<dyn KubeletService>,
+    /// The kubelet's health endpoint; `None`: the one its configuration gives
+    /// (`healthzBindAddress`, `healthzPort`).
+    pub kubelet_healthz: Option<String>,
+    /// Waits between polls of the kubelet, its kubeconfig and the control-plane components.
+    pub wait_poll: Backoff,
     /// Host facts for preflight.
     pub host: Box<dyn preflight::Host>,
     /// Host facts for the kubelet files.
     pub kubelet_host: KubeletHost,
     pub discovery: DiscoveryOptions,
     /// Retries of each API call made with the bootstrap credentials; its clock also paces the
-    /// CSR polls.
+    /// CSR polls and every wait.
     pub api_retry: RetryPolicy,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
@@ -134,7 +150,9 @@ impl JoinOptions {
         JoinOptions {
             dry_run,
             tls_bootstrap,
-            services: ServiceControl::for_run(root, dry_run, true),
+            services: Box::new(ServiceControl::for_run(root, dry_run, true)),
+            kubelet_healthz: None,
+            wait_poll: wait::POLL,
             host: Box::new(RealHost::new(root.clone())),
             kubelet_host: KubeletHost::detect(root),
             discovery: DiscoveryOptions::default(),
@@ -167,6 +185,9 @@ pub struct JoinOutcome {
     pub planned_requests: Vec<PlannedRequest>,
     /// What a control-plane join added (`None` for a worker, or a dry run).
     pub control_plane: Option<ControlPlaneOutcome>,
+    /// The join started the kubelet and waited until it was healthy with its credentials in
+    /// `kubelet.conf`.
+    pub kubelet_ready: bool,
 }
 
 /// `kubeboot join`.
@@ -181,7 +202,7 @@ pub fn run_command(root: &Root, args: JoinArgs) -> Result<()> {
             "{}",
             control_plane::done_message(control_plane.etcd_member.is_some())
         );
-    } else if outcome.csr_name.is_some() {
+    } else if outcome.csr_name.is_some() || outcome.kubelet_ready {
         println!(
             "\nThis node has joined the cluster:\n* Certificate signing request was sent to \
              apiserver and a response was received.\n* The Kubelet was informed of the new secure \
@@ -190,9 +211,9 @@ pub fn run_command(root: &Root, args: JoinArgs) -> Result<()> {
         );
     } else if opts.tls_bootstrap == TlsBootstrapMode::Kubelet {
         println!(
-            "\nThe kubelet was started with {BOOTSTRAP_KUBELET_KUBECONFIG} and sends its own \
-             certificate signing request.\n\nRun 'kubectl get nodes' on the control-plane to see \
-             this node join the cluster.\n"
+            "\nThe kubelet was not started: once started with {BOOTSTRAP_KUBELET_KUBECONFIG}, it \
+             sends its own certificate signing request.\n\nRun 'kubectl get nodes' on the \
+             control-plane to see this node join the cluster.\n"
         );
     }
     Ok(())
@@ -229,6 +250,7 @@ pub fn run_observed(
         csr_name: None,
         planned_requests: Vec::new(),
         control_plane: None,
+        kubelet_ready: false,
     };
     if skip.preflight {
         log::info!("[preflight] Skipping phase preflight (--skip-phases)");
@@ -288,6 +310,20 @@ pub fn run_observed(
             Ok(())
         })?;
     }
+    // kubeadm's kubelet-wait-bootstrap is a phase of its own under ControlPlaneKubeletLocalMode,
+    // after etcd-join: this node's kubelet talks to this node's API server, which needs etcd.
+    let wait_apart = control_plane::kubelet_local_mode(&remote.cluster);
+    let mut started = KubeletStart::NotStarted("kubelet-start is skipped");
+    let kubelet_wait = |started: KubeletStart| -> Result<bool> {
+        if wait_apart && skip.kubelet_wait_bootstrap {
+            log::info!(
+                "[kubelet-wait-bootstrap] Skipping phase kubelet-wait-bootstrap (--skip-phases)"
+            );
+            return Ok(false);
+        }
+        wait::kubelet_wait_bootstrap(root, cfg, &remote, started, opts)?;
+        Ok(started == KubeletStart::Started)
+    };
     if skip.kubelet_start {
         log::info!("[kubelet-start] Skipping phase kubelet-start (--skip-phases)");
     } else {
@@ -302,20 +338,39 @@ pub fn run_observed(
                 Some(prepared) => control_plane::kubelet_cluster(&cluster, &prepared.init)?,
                 None => cluster.clone(),
             };
-            kubelet_start_phase(root, cfg, &for_kubelet, &remote, issued.as_ref(), opts)
-        })?;
-    }
-    if let Some(prepared) = &prepared {
-        observer.phase("control-plane-join", &mut || {
-            outcome.control_plane = Some(control_plane::join_cluster(
-                root,
-                cfg,
-                &prepared.init,
-                opts,
-            )?);
+            started = kubelet_start_phase(root, cfg, &for_kubelet, &remote, issued.as_ref(), opts)?;
+            if prepared.is_none() || !wait_apart {
+                outcome.kubelet_ready = kubelet_wait(started)?;
+            }
             Ok(())
         })?;
     }
+    let Some(prepared) = &prepared else {
+        return Ok(outcome);
+    };
+    let init = &prepared.init;
+    let mut etcd_member = None;
+    observer.phase("etcd-join", &mut || {
+        etcd_member = control_plane::etcd_join_phase(root, cfg, init, opts)?;
+        Ok(())
+    })?;
+    if wait_apart {
+        observer.phase("kubelet-wait-bootstrap", &mut || {
+            outcome.kubelet_ready = kubelet_wait(started)?;
+            Ok(())
+        })?;
+    }
+    observer.phase("mark-control-plane", &mut || {
+        control_plane::mark_control_plane_phase(root, cfg, init, opts)
+    })?;
+    if control_plane::skips_wait_control_plane(cfg) {
+        log::info!("[wait-control-plane] Skipping phase wait-control-plane (--skip-phases)");
+    } else {
+        observer.phase("wait-control-plane", &mut || {
+            wait::wait_control_plane(root, cfg, init, started, opts)
+        })?;
+    }
+    outcome.control_plane = Some(ControlPlaneOutcome { etcd_member });
     Ok(outcome)
 }
 
@@ -399,7 +454,8 @@ pub fn tls_bootstrap_phase(
 
 /// Phase `kubelet-start`, as kubeadm's: stops the kubelet, writes the CA, the kubelet's
 /// configuration and its credentials (`kubelet.conf` with the issued certificate, or kubeadm's
-/// `bootstrap-kubelet.conf` when there is none), then starts the kubelet.
+/// `bootstrap-kubelet.conf` when there is none), then starts the kubelet. Says whether it did
+/// ([`wait::kubelet_wait_bootstrap`] waits for it then).
 pub fn kubelet_start_phase(
     root: &Root,
     cfg: &JoinConfiguration,
@@ -407,7 +463,7 @@ pub fn kubelet_start_phase(
     remote: &RemoteConfig,
     issued: Option<&IssuedCertificate>,
     opts: &JoinOptions,
-) -> Result<()> {
+) -> Result<KubeletStart> {
     opts.services.stop_kubelet();
     write_ca_certificate(root, cfg, &cluster.ca_pem)?;
     // kubeadm registers a worker's taints through the kubelet flag.
@@ -424,8 +480,7 @@ pub fn kubelet_start_phase(
         Some(issued) => write_kubelet_credentials(root, cluster, issued, opts)?,
         None => write_bootstrap_kubeconfig(root, cluster, remote)?,
     }
-    opts.services.start_kubelet();
-    Ok(())
+    Ok(opts.services.start_kubelet())
 }
 
 /// The issued certificate in the kubelet's store and `kubelet.conf` pointing at it, then the
@@ -534,6 +589,7 @@ fn write_ca_certificate(root: &Root, cfg: &JoinConfiguration, ca_pem: &[u8]) -> 
 struct SkipPhases {
     preflight: bool,
     kubelet_start: bool,
+    kubelet_wait_bootstrap: bool,
 }
 
 impl SkipPhases {
@@ -560,6 +616,7 @@ impl SkipPhases {
         Ok(SkipPhases {
             preflight: has("preflight"),
             kubelet_start: has("kubelet-start"),
+            kubelet_wait_bootstrap: has("kubelet-wait-bootstrap"),
         })
     }
 }

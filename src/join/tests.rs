@@ -319,7 +319,7 @@ fn join_config(cluster: &FakeCluster) -> JoinConfiguration {
 fn options(clock: &Arc<FakeClock>) -> JoinOptions {
     let root = Root::new("/nonexistent");
     let mut opts = JoinOptions::new(&root, false, TlsBootstrapMode::Kubeboot);
-    opts.services = ServiceControl::Skip("test");
+    opts.services = Box::new(ServiceControl::Skip("test"));
     opts.host = Box::new(NonRootHost);
     opts.kubelet_host = KubeletHost {
         hostname: "host-name".into(),

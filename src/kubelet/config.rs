@@ -14,8 +14,9 @@ use crate::config::sorted_keys;
 pub const API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
 pub const KIND: &str = "KubeletConfiguration";
 const STATIC_POD_PATH: &str = "/etc/kubernetes/manifests";
-const HEALTHZ_BIND_ADDRESS: &str = "127.0.0.1";
-const HEALTHZ_PORT: u64 = 10248;
+/// The kubelet's health endpoint, as kubeadm (and the kubelet itself) default it.
+pub const HEALTHZ_BIND_ADDRESS: &str = "127.0.0.1";
+pub const HEALTHZ_PORT: u64 = 10248;
 /// kubeadm's fallback when the service CIDR has no tenth address.
 const DEFAULT_CLUSTER_DNS: &str = "10.96.0.10";
 /// Where systemd-resolved keeps the real upstream servers (its stub resolver on 127.0.0.53 is

@@ -12,8 +12,8 @@ use crate::config::model::{ClusterConfiguration, InitConfiguration, NodeRegistra
 use crate::fs::{self, Root};
 
 pub use config::{
-    API_VERSION, KIND, SYSTEMD_RESOLVED_RESOLV_CONF, cluster_dns, defaulted_kubelet_config,
-    node_local_config,
+    API_VERSION, HEALTHZ_BIND_ADDRESS, HEALTHZ_PORT, KIND, SYSTEMD_RESOLVED_RESOLV_CONF,
+    cluster_dns, defaulted_kubelet_config, node_local_config,
 };
 pub use flags::{flags_env, go_quote, kubeadm_flags, node_local_cri_socket};
 

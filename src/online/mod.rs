@@ -57,11 +57,18 @@ pub use admin::{
 };
 pub use apply::{Policy, apply, apply_one, print_patch};
 pub use finalize::{KUBELET_CLIENT_CURRENT, KUBELET_CONF, kubelet_finalize};
+pub(crate) use node::patch_node_with;
+pub(crate) use phases::cri_socket_change;
 pub use phases::{
     addon, bootstrap_token, mark_control_plane, show_join_command, upload_certs, upload_config,
 };
 pub use secrets::{Generated, discard_generated_secrets, prepare_secrets};
-pub use wait::{WAIT_FOR_ALL_CONTROL_PLANE_COMPONENTS, WaitOptions, wait_control_plane};
+pub use wait::{
+    WAIT_FOR_ALL_CONTROL_PLANE_COMPONENTS, WaitOptions, kubelet_healthz_url, wait_control_plane,
+};
+pub(crate) use wait::{
+    poll_until, wait_for_all_components, wait_for_control_plane_components, wait_for_kubelet,
+};
 
 /// The online phases in kubeadm's order, with their sub-phases.
 pub const PHASES: &[(&str, &[&str])] = &[
@@ -363,16 +370,28 @@ fn sub_phases(known: &[&str]) -> String {
 fn kubelet_hints(cri_socket: &str) -> String {
     format!(
         "
-This error is likely caused by:
+{KUBELET_FAIL_HINTS}
+
+Additionally, a control plane component may have crashed or exited when started by the container runtime.
+{}",
+        crictl_hints(cri_socket)
+    )
+}
+
+/// kubeadm's advice when the kubelet is not healthy (`kubeletFailMsg`, `kubeadmJoinFailMsg`).
+pub(crate) const KUBELET_FAIL_HINTS: &str = "This error is likely caused by:
 \t- The kubelet is not running
 \t- The kubelet is unhealthy due to a misconfiguration of the node in some way (required cgroups disabled)
 
 If you are on a systemd-powered system, you can try to troubleshoot the error with the following commands:
 \t- 'systemctl status kubelet'
-\t- 'journalctl -xeu kubelet'
+\t- 'journalctl -xeu kubelet'";
 
-Additionally, a control plane component may have crashed or exited when started by the container runtime.
-To troubleshoot, list all containers using your preferred container runtimes CLI.
+/// kubeadm's advice for finding a control plane container that crashed (`controlPlaneFailTempl`
+/// after its first sentence).
+pub(crate) fn crictl_hints(cri_socket: &str) -> String {
+    format!(
+        "To troubleshoot, list all containers using your preferred container runtimes CLI.
 Here is one example how you may list all running Kubernetes containers by using crictl:
 \t- 'crictl --runtime-endpoint {cri_socket} ps -a | grep kube | grep -v pause'
 \tOnce you have found the failing container, you can inspect its logs with:

@@ -7,10 +7,12 @@
 use k8s_openapi::api::core::v1::Node;
 use serde_json::Value;
 
+use std::time::Duration;
+
 use super::apply::is_conflict;
 use super::wait::poll_until;
-use super::{Error, OnlineContext, Result};
-use crate::api::Patch;
+use super::{Error, OnlineContext, Result, WaitOptions};
+use crate::api::{Client, Patch};
 
 /// Applies `change(node)` (a merge patch, or `None` when the Node already is as wanted) to the
 /// Node `name` once it exists. The Node is read as JSON: a typed `Node` would link in the
@@ -20,10 +22,21 @@ pub(crate) fn patch_node(
     name: &str,
     change: impl Fn(&Value) -> Option<Value>,
 ) -> Result<()> {
-    let client = ctx.admin()?;
     let timeout = ctx.cfg.timeouts.kubernetes_api_call;
+    patch_node_with(ctx.admin()?, &ctx.wait, timeout, name, change)
+}
+
+/// [`patch_node`] with any client allowed to (a kubelet's own, for its Node), polling as
+/// `wait` says for at most `timeout`.
+pub(crate) fn patch_node_with(
+    client: &Client,
+    wait: &WaitOptions,
+    timeout: Duration,
+    name: &str,
+    change: impl Fn(&Value) -> Option<Value>,
+) -> Result<()> {
     let mut last = String::from("not registered yet");
-    let done = poll_until(&ctx.wait, timeout, || {
+    let done = poll_until(wait, timeout, || {
         let Some(node) = client.get_optional_as::<Node, Value>(None, name)? else {
             last = "not registered yet".into();
             return Ok(None);

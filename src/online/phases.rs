@@ -83,13 +83,26 @@ fn upload_kubelet_config(ctx: &OnlineContext) -> Result<()> {
         "[upload-config] Preserving the CRISocket information for the control-plane node {:?}",
         node.name
     );
-    let patch = json!({"metadata": {"annotations": {CRI_SOCKET_ANNOTATION: node.cri_socket}}});
     match ctx.target {
-        Target::DryRun(out) => print_patch(out, &node_path(&node.name), &patch),
-        Target::Api(_) => patch_node(ctx, &node.name, |n| {
-            let current = n["metadata"]["annotations"][CRI_SOCKET_ANNOTATION].as_str();
-            (current != Some(node.cri_socket.as_str())).then(|| patch.clone())
-        }),
+        Target::DryRun(out) => print_patch(
+            out,
+            &node_path(&node.name),
+            &cri_socket_patch(&node.cri_socket),
+        ),
+        Target::Api(_) => patch_node(ctx, &node.name, cri_socket_change(&node.cri_socket)),
+    }
+}
+
+fn cri_socket_patch(cri_socket: &str) -> Value {
+    json!({"metadata": {"annotations": {CRI_SOCKET_ANNOTATION: cri_socket}}})
+}
+
+/// kubeadm's `AnnotateCRISocket`, as a change for [`patch_node`]: the annotation, unless the
+/// Node has it already.
+pub(crate) fn cri_socket_change(cri_socket: &str) -> impl Fn(&Value) -> Option<Value> + '_ {
+    move |node: &Value| {
+        let current = node["metadata"]["annotations"][CRI_SOCKET_ANNOTATION].as_str();
+        (current != Some(cri_socket)).then(|| cri_socket_patch(cri_socket))
     }
 }
 

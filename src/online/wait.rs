@@ -23,6 +23,7 @@ use crate::api::{self, Auth, ClientOptions, Method, RetryPolicy, Trust};
 use crate::config::duration::format_go_duration;
 use crate::config::model::InitConfiguration;
 use crate::config::net::join_host_port;
+use crate::fs::Root;
 use crate::manifests::{self, MANIFESTS_DIR, manifest_path};
 use crate::retry::{self, Backoff, Clock};
 
@@ -46,7 +47,10 @@ impl WaitOptions {
     /// `healthzPort`), polls every 0.5 s at first (kubeadm's interval) backing off to 5 s.
     pub fn for_config(cfg: &InitConfiguration) -> Self {
         WaitOptions {
-            kubelet_healthz: kubelet_healthz_url(cfg),
+            kubelet_healthz: kubelet_healthz_url(&crate::kubelet::defaulted_kubelet_config(
+                &cfg.cluster,
+                &cfg.kubelet,
+            )),
             poll: Backoff {
                 initial: Duration::from_millis(500),
                 max: Duration::from_secs(5),
@@ -57,19 +61,22 @@ impl WaitOptions {
     }
 }
 
-fn kubelet_healthz_url(cfg: &InitConfiguration) -> Option<String> {
-    let config = crate::kubelet::defaulted_kubelet_config(&cfg.cluster, &cfg.kubelet);
-    let port = config
-        .get("healthzPort")
-        .and_then(serde_yaml::Value::as_u64)?;
+/// The kubelet's `/healthz` URL from a KubeletConfiguration (`healthzBindAddress`,
+/// `healthzPort`, the kubelet's defaults where unset); `None` when the port is 0: kubeadm then
+/// skips the check.
+pub fn kubelet_healthz_url(kubelet: &serde_yaml::Mapping) -> Option<String> {
+    let port = match kubelet.get("healthzPort") {
+        None => crate::kubelet::HEALTHZ_PORT,
+        Some(port) => port.as_u64()?,
+    };
     if port == 0 {
         return None;
     }
-    let address = config
+    let address = kubelet
         .get("healthzBindAddress")
         .and_then(serde_yaml::Value::as_str)
         .filter(|a| !a.is_empty())
-        .unwrap_or("127.0.0.1");
+        .unwrap_or(crate::kubelet::HEALTHZ_BIND_ADDRESS);
     Some(format!("http://{}/healthz", join_host_port(address, port)))
 }
 
@@ -127,23 +134,39 @@ pub fn wait_control_plane(ctx: &OnlineContext, sub: Option<&str>) -> Result<()> 
     let timeout = timeouts.control_plane_component_health_check;
     let start = ctx.wait.clock.now();
     if wait_for_all_components(ctx.cfg) {
-        let components = control_plane_components(ctx).map_err(|e| {
-            unhealthy(format!(
-                "could not parse the address and port of all control plane components: {e}"
-            ))
-        })?;
-        log::info!(
-            "[control-plane-check] Waiting for healthy control plane components. This can take \
-             up to {}",
-            format_go_duration(timeout)
-        );
-        for component in &components {
-            let left = remaining(&ctx.wait, start, timeout);
-            wait_for_component(&ctx.wait, component, left).map_err(unhealthy)?;
-        }
+        wait_for_control_plane_components(ctx.root, ctx.cfg, &ctx.wait, timeout, None)
+            .map_err(unhealthy)?;
     }
     let left = remaining(&ctx.wait, start, timeout);
     wait_for_api(ctx, left, unhealthy)
+}
+
+/// kubeadm's `WaitForControlPlaneComponents`: each component's health endpoint, at the address
+/// and port its static Pod manifest under `root` gives, all within `timeout`. The API server
+/// is asked with `api` where given (kubeadm's join asks it with admin.conf's credentials),
+/// anonymously otherwise. The error says which check failed last, and where.
+pub(crate) fn wait_for_control_plane_components(
+    root: &Root,
+    cfg: &InitConfiguration,
+    wait: &WaitOptions,
+    timeout: Duration,
+    api: Option<&api::Client>,
+) -> std::result::Result<(), String> {
+    let start = wait.clock.now();
+    let components = control_plane_components(root, cfg).map_err(|e| {
+        format!("could not parse the address and port of all control plane components: {e}")
+    })?;
+    log::info!(
+        "[control-plane-check] Waiting for healthy control plane components. This can take up \
+         to {}",
+        format_go_duration(timeout)
+    );
+    for component in &components {
+        let left = remaining(wait, start, timeout);
+        let client = api.filter(|_| component.name == "kube-apiserver");
+        wait_for_component(wait, component, left, client)?;
+    }
+    Ok(())
 }
 
 fn remaining(wait: &WaitOptions, start: Instant, timeout: Duration) -> Duration {
@@ -151,7 +174,7 @@ fn remaining(wait: &WaitOptions, start: Instant, timeout: Duration) -> Duration 
 }
 
 /// kubeadm: beta and on by default from 1.33; the gate can turn it either way.
-fn wait_for_all_components(cfg: &InitConfiguration) -> bool {
+pub(crate) fn wait_for_all_components(cfg: &InitConfiguration) -> bool {
     cfg.cluster
         .feature_gates
         .get(WAIT_FOR_ALL_CONTROL_PLANE_COMPONENTS)
@@ -160,7 +183,7 @@ fn wait_for_all_components(cfg: &InitConfiguration) -> bool {
 }
 
 /// Polls the kubelet's plain-HTTP `/healthz` for "200 OK"; on timeout, the last failure.
-fn wait_for_kubelet(
+pub(crate) fn wait_for_kubelet(
     wait: &WaitOptions,
     url: &str,
     timeout: Duration,
@@ -211,9 +234,11 @@ struct Component {
 
 /// kubeadm's `getControlPlaneComponents`: address and port from each manifest's command line
 /// (`--advertise-address`/`--bind-address`, `--secure-port`), kubeadm's defaults otherwise.
-fn control_plane_components(ctx: &OnlineContext) -> std::result::Result<Vec<Component>, String> {
-    let advertise = ctx
-        .cfg
+fn control_plane_components(
+    root: &Root,
+    cfg: &InitConfiguration,
+) -> std::result::Result<Vec<Component>, String> {
+    let advertise = cfg
         .local_api_endpoint
         .advertise_address
         .map_or_else(|| "127.0.0.1".to_string(), |a: IpAddr| a.to_string());
@@ -243,7 +268,7 @@ fn control_plane_components(ctx: &OnlineContext) -> std::result::Result<Vec<Comp
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (name, address_arg, default_address, default_port, path) in specs {
-        match manifest_args(ctx, name, &[address_arg, "secure-port"]) {
+        match manifest_args(root, name, &[address_arg, "secure-port"]) {
             Ok(values) => {
                 let address = values[0].clone().unwrap_or(default_address);
                 let port = values[1]
@@ -268,12 +293,12 @@ fn control_plane_components(ctx: &OnlineContext) -> std::result::Result<Vec<Comp
 /// The values of `--<arg>=v` (or `--<arg> v`) in the container whose command starts with
 /// `name`, from the static Pod manifest.
 fn manifest_args(
-    ctx: &OnlineContext,
+    root: &Root,
     name: &str,
     args: &[&str],
 ) -> std::result::Result<Vec<Option<String>>, String> {
     let path = manifest_path(name);
-    let bytes = ctx.root.read(&path).map_err(|e| e.to_string())?;
+    let bytes = root.read(&path).map_err(|e| e.to_string())?;
     // Read as a plain YAML tree: only the commands matter, and a typed `Pod` would link
     // the decoder of every Pod field into the binary.
     let pod: serde_yaml::Value =
@@ -308,21 +333,30 @@ fn manifest_args(
 
 /// Polls one component's health endpoint. Its serving certificate is self-signed (or for the
 /// API server, for an address the check may not use), so as kubeadm the check does not verify
-/// it: it sends no credentials and only learns "healthy or not".
+/// it: it sends no credentials and only learns "healthy or not". With `client` (the API
+/// server, on join) the request goes through it instead, with its trust and credentials.
 fn wait_for_component(
     wait: &WaitOptions,
     component: &Component,
     timeout: Duration,
+    client: Option<&api::Client>,
 ) -> std::result::Result<(), String> {
     let url = format!("{}{}", component.base, component.path);
     log::info!("[control-plane-check] Checking {} at {url}", component.name);
-    let options = ClientOptions {
-        retry: RetryPolicy::no_retry().with_clock(wait.clock.clone()),
-        request_timeout: wait.request_timeout,
-        connect_timeout: wait.request_timeout,
-        ..ClientOptions::new(Trust::any_certificate(), Auth::Anonymous)
+    let anonymous;
+    let client = match client {
+        Some(client) => client,
+        None => {
+            let options = ClientOptions {
+                retry: RetryPolicy::no_retry().with_clock(wait.clock.clone()),
+                request_timeout: wait.request_timeout,
+                connect_timeout: wait.request_timeout,
+                ..ClientOptions::new(Trust::any_certificate(), Auth::Anonymous)
+            };
+            anonymous = api::Client::new(&component.base, options).map_err(|e| e.to_string())?;
+            &anonymous
+        }
     };
-    let client = api::Client::new(&component.base, options).map_err(|e| e.to_string())?;
     let start = wait.clock.now();
     let mut last = String::new();
     let healthy = poll_until(wait, timeout, || {

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod apiserver;
+pub mod kubelet;
 
 pub use apiserver::{
     CLUSTER_INFO_PATH, CSR_PATH, ClientIdentity, CsrIssue, CsrPolicy, Fault, FaultRule, Forgery,

@@ -237,7 +237,8 @@ fn manifest_flags_and_kubelet_endpoint_are_read_as_kubeadm_reads_them() {
     let out = RefCell::new(Vec::new());
     let printed = RefCell::new(Vec::new());
     let ctx = context(&root, &cfg, Target::DryRun(&printed), &out);
-    let values = manifest_args(&ctx, "kube-scheduler", &["bind-address", "secure-port"]).unwrap();
+    let values =
+        manifest_args(ctx.root, "kube-scheduler", &["bind-address", "secure-port"]).unwrap();
     assert_eq!(values, [Some("::1".to_string()), Some("11259".to_string())]);
 
     assert_eq!(

@@ -218,6 +218,11 @@ impl TestApiServer {
         &self.shared.ca.cert_pem
     }
 
+    /// The cluster CA's private key (`/etc/kubernetes/pki/ca.key` of a control-plane node).
+    pub fn ca_key_pem(&self) -> String {
+        self.shared.ca.key_pem()
+    }
+
     pub fn ca_der(&self) -> &[u8] {
         &self.shared.ca.cert_der
     }

@@ -66,6 +66,12 @@ impl Ca {
         }
     }
 
+    /// The CA's private key, PKCS#8 PEM: for tests that give a node this cluster's CA
+    /// (kubeadm's `ca.key` on a control-plane node).
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
+    }
+
     fn issuer(&self) -> Issuer<'_, &KeyPair> {
         Issuer::from_params(&self.params, &self.key)
     }
