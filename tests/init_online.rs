@@ -831,14 +831,27 @@ kubernetesVersion: {}
         "{}",
         crashed.stderr
     );
-    let token = crashed
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("[bootstrap-token] Using token: "))
-        .unwrap_or_else(|| panic!("no token printed:\n{}", crashed.stdout))
-        .to_string();
+    // The token the crashed attempt created, as the cluster holds it (stdout names only its id).
+    let created = token_secrets();
+    assert_eq!(created.len(), 1);
+    let field = |key: &str| {
+        String::from_utf8(
+            STANDARD
+                .decode(created[0]["data"][key].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let token = format!("{}.{}", field("token-id"), field("token-secret"));
     let (id, secret) = token.split_once('.').unwrap();
-    assert_eq!(token_secrets().len(), 1);
+    assert!(
+        crashed
+            .stdout
+            .contains(&format!("[bootstrap-token] Using token: {id}.<redacted>")),
+        "{}",
+        crashed.stdout
+    );
+    assert!(!crashed.stdout.contains(secret), "{}", crashed.stdout);
     let mode = std::fs::metadata(&record)
         .unwrap_or_else(|e| panic!("the generated token is not recorded: {e}"))
         .permissions()

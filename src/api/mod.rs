@@ -466,7 +466,7 @@ impl Client {
         if !path.starts_with('/') {
             return Err(Error::Request {
                 method: method.as_str(),
-                url,
+                url: crate::logging::redact_url(&url),
                 detail: "the request path must start with /".into(),
             });
         }
@@ -515,7 +515,7 @@ impl Client {
         let bytes = self.request(method, path, body)?;
         serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
             method: method.as_str(),
-            url: format!("{}{}", self.server, path),
+            url: crate::logging::redact_url(&format!("{}{}", self.server, path)),
             detail: e.to_string(),
         })
     }
@@ -558,6 +558,8 @@ impl Client {
         body: Option<&(&str, Vec<u8>)>,
     ) -> Result<Vec<u8>, Failure> {
         let m = method.as_str();
+        // Errors show the URL without query or userinfo (a presigned discovery-file URL).
+        let shown = crate::logging::redact_url(url);
         let mut builder = ureq::http::Request::builder()
             .method(m)
             .uri(url)
@@ -574,7 +576,7 @@ impl Client {
                 // The http crate's message never includes header values.
                 Failure::fatal(Error::Request {
                     method: m,
-                    url: url.to_string(),
+                    url: shown.clone(),
                     detail: format!("invalid request: {e}"),
                 })
             })?
@@ -585,7 +587,7 @@ impl Client {
                 .run(ureq::http::Request::from_parts(parts, bytes.as_slice())),
             None => self.agent.run(ureq::http::Request::from_parts(parts, ())),
         };
-        let mut response = result.map_err(|e| transport_failure(m, url, &e))?;
+        let mut response = result.map_err(|e| transport_failure(m, &shown, &e))?;
 
         let code = response.status().as_u16();
         let header = |name: &str| {
@@ -597,18 +599,18 @@ impl Client {
         };
         let retry_after = header("retry-after").and_then(|v| retry::parse_retry_after(&v));
         let location = header("location");
-        let body = read_body(&mut response, self.max_body_bytes, m, url)?;
+        let body = read_body(&mut response, self.max_body_bytes, m, &shown)?;
 
         match code {
             200..=299 => Ok(body),
             300..=399 => Err(Failure::fatal(Error::Redirect {
                 method: m,
-                url: url.to_string(),
+                url: shown.clone(),
                 code,
                 location: location.unwrap_or_default(),
             })),
             _ => Err(Failure {
-                error: status_error(m, url, code, &body),
+                error: status_error(m, &shown, code, &body),
                 retryable: code == 429 || ((500..=599).contains(&code) && code != 501),
                 retry_after,
             }),
