@@ -296,7 +296,7 @@ impl Client {
     /// `server` is the API server's base URL, `https://host:port`.
     pub fn new(server: &str, options: ClientOptions) -> Result<Client, Error> {
         let setup = |detail: String| Error::Setup {
-            server: server.to_string(),
+            server: crate::logging::redact_url(server),
             detail,
         };
         let base = normalize_server(server).map_err(setup)?;

@@ -536,3 +536,18 @@ fn a_bundle_without_certificates_is_refused() {
         .is_err()
     );
 }
+
+#[test]
+fn errors_show_the_url_without_its_query() {
+    // A presigned discovery-file URL carries its credential in the query.
+    let ca = TestCa::new("kubernetes");
+    let server = TestServer::start(&ca.issue("apiserver"), None, |_| {
+        TestResponse::status(404, "NotFound", "no such file")
+    });
+    let err = client(&server, &ca)
+        .request(Method::Get, "/discovery.conf?X-Signature=s3cr3t", None)
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("/discovery.conf?<redacted>"), "{text}");
+    assert!(!text.contains("s3cr3t"), "{text}");
+}

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::kubeconfig::{self, selected_cluster};
 use super::{BootstrapCredentials, Error, Found, Session};
-use crate::api::{self, Auth, DataView, Method, Trust};
+use crate::api::{Auth, DataView, Method, Trust};
 use crate::fs::Root;
 use crate::kubeconfig::{AuthInfo, Cluster, KubeConfig};
 use crate::logging::redact_url;
@@ -81,32 +81,11 @@ fn download(root: &Root, url: &str, session: &Session) -> Result<Vec<u8>, Error>
         .map_err(|e| invalid(e.to_string()))?;
     client
         .request(Method::Get, path, None)
-        .map_err(|mut source| {
-            redact_error_url(&mut source);
-            Error::Download {
-                url: shown.clone(),
-                source: Box::new(source),
-            }
+        // The client's errors show the URL redacted already.
+        .map_err(|source| Error::Download {
+            url: shown.clone(),
+            source: Box::new(source),
         })
-}
-
-/// Shows the URL of a failed request as [`redact_url`] does.
-fn redact_error_url(e: &mut api::Error) {
-    use api::Error as E;
-    match e {
-        E::Status { url, .. }
-        | E::Http { url, .. }
-        | E::Trust { url, .. }
-        | E::Tls { url, .. }
-        | E::Connect { url, .. }
-        | E::Timeout { url, .. }
-        | E::Redirect { url, .. }
-        | E::BodyTooLarge { url, .. }
-        | E::Decode { url, .. }
-        | E::Request { url, .. } => *url = redact_url(url),
-        E::GaveUp { source, .. } => redact_error_url(source),
-        E::Setup { .. } => {}
-    }
 }
 
 /// What the discovery file says, with every referenced file embedded (kubeadm's
