@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -44,48 +44,12 @@ const TOKEN_SECRET: &str = "0123456789abcdef";
 const NODE: &str = "worker-1";
 const CSR_API: &str = "certificates.k8s.io/v1";
 
-// ---- logs: every line any test logs is kept, and none may hold the token secret --------
-
-struct Capture;
-
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-static CAPTURE: Capture = Capture;
-static INIT: Once = Once::new();
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        let line = format!("{} {}", record.level(), record.args());
-        LINES.lock().unwrap().push(line);
-    }
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    INIT.call_once(|| {
-        // Nothing else in this binary installs a logger: if something did, the scan below
-        // would see nothing and pass for the wrong reason.
-        log::set_logger(&CAPTURE).expect("the capturing logger is installed first");
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-}
-
 fn assert_no_secret(text: &str) {
     assert!(!text.contains(TOKEN_SECRET), "token secret leaked: {text}");
 }
 
-/// Scans every captured line; an empty capture means logging was not captured at all.
 fn assert_no_secret_logged() {
-    let lines = LINES.lock().unwrap();
-    assert!(
-        !lines.is_empty() && log::max_level() == log::LevelFilter::Trace,
-        "the log capture is not active: nothing was scanned"
-    );
-    for line in lines.iter() {
-        assert_no_secret(line);
-    }
+    support::logs::assert_none_logged(&[TOKEN_SECRET]);
 }
 
 // ---- a virtual clock: polls and backoffs advance it instead of sleeping ----------------
@@ -114,7 +78,7 @@ fn fake_clock() -> Arc<FakeClock> {
 // ---- setup --------------------------------------------------------------------------------
 
 fn server() -> TestApiServer {
-    capture_logs();
+    support::logs::capture();
     TestApiServer::builder()
         .token(TOKEN, TokenOpts::default())
         .start()
@@ -478,7 +442,7 @@ fn kubelet_tls_bootstrap_waits_for_the_kubelet_then_deletes_the_bootstrap_kubeco
 
 #[test]
 fn before_1_34_the_kubelet_wait_annotates_the_cri_socket_with_the_kubelets_own_credentials() {
-    capture_logs();
+    support::logs::capture();
     let srv = TestApiServer::builder()
         .token(TOKEN, TokenOpts::default())
         .kubernetes_version("v1.33.4")
@@ -659,7 +623,7 @@ fn a_resumed_join_takes_back_the_ready_node_its_own_kubelet_registered() {
 
 #[test]
 fn a_v1_19_cluster_is_read_through_its_versioned_kubelet_config_map() {
-    capture_logs();
+    support::logs::capture();
     let srv = TestApiServer::builder()
         .token(TOKEN, TokenOpts::default())
         .kubernetes_version("v1.19.16")
@@ -707,7 +671,7 @@ fn attack_token_id_with_no_signature_times_out() {
 
 #[test]
 fn attack_expired_token() {
-    capture_logs();
+    support::logs::capture();
     let srv = TestApiServer::builder()
         .token(TOKEN, TokenOpts::expired())
         .start();

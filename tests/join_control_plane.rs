@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -58,43 +58,14 @@ const SHARED_FILES: [&str; 8] = [
     "/etc/kubernetes/pki/sa.pub",
 ];
 
-// ---- logs: kept, and none may hold a secret -------------------------------------------------
-
-struct Capture;
-
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-static CAPTURE: Capture = Capture;
-static INIT: Once = Once::new();
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        LINES
-            .lock()
-            .unwrap()
-            .push(format!("{} {}", record.level(), record.args()));
-    }
-    fn flush(&self) {}
-}
-
 fn assert_no_secret(text: &str) {
     for secret in [TOKEN_SECRET, KEY_HEX, OTHER_KEY_HEX] {
         assert!(!text.contains(secret), "a secret leaked: {text}");
     }
 }
 
-/// Scans every captured line; an empty capture means logging was not captured at all.
 fn assert_no_secret_logged() {
-    let lines = LINES.lock().unwrap();
-    assert!(
-        !lines.is_empty() && log::max_level() == log::LevelFilter::Trace,
-        "the log capture is not active: nothing was scanned"
-    );
-    for line in lines.iter() {
-        assert_no_secret(line);
-    }
+    support::logs::assert_none_logged(&[TOKEN_SECRET, KEY_HEX, OTHER_KEY_HEX]);
 }
 
 // ---- the first control-plane node and the cluster -------------------------------------------
@@ -136,12 +107,7 @@ struct Cluster {
 /// ClusterConfiguration in kubeadm-config, the kubeadm-certs Secret sealed with [`KEY_HEX`]
 /// and the Role and RoleBinding that let bootstrap tokens read it.
 fn cluster() -> Cluster {
-    INIT.call_once(|| {
-        // Nothing else in this binary installs a logger: if something did, the scan below
-        // would see nothing and pass for the wrong reason.
-        log::set_logger(&CAPTURE).expect("the capturing logger is installed first");
-        log::set_max_level(log::LevelFilter::Trace);
-    });
+    support::logs::capture();
     let srv = TestApiServer::builder()
         .token(TOKEN, TokenOpts::default())
         .start();

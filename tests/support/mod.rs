@@ -4,6 +4,7 @@
 
 pub mod apiserver;
 pub mod kubelet;
+pub mod logs;
 
 pub use apiserver::{
     CLUSTER_INFO_PATH, CSR_PATH, ClientIdentity, CsrIssue, CsrPolicy, Fault, FaultRule, Forgery,
