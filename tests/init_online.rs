@@ -181,34 +181,8 @@ impl ControlPlane {
 
     /// Every object the phases may touch, by `Kind namespace/name`, normalized.
     fn snapshot(&self) -> BTreeMap<String, Value> {
-        let rbac = "rbac.authorization.k8s.io/v1";
-        let mut all = BTreeMap::new();
-        for (api_version, resource) in [
-            ("v1", "configmaps"),
-            ("v1", "secrets"),
-            ("v1", "serviceaccounts"),
-            ("v1", "services"),
-            ("v1", "nodes"),
-            (rbac, "roles"),
-            (rbac, "rolebindings"),
-            (rbac, "clusterroles"),
-            (rbac, "clusterrolebindings"),
-            ("apps/v1", "deployments"),
-            ("apps/v1", "daemonsets"),
-        ] {
-            for object in self.srv.list_objects(api_version, resource, None) {
-                let object = normalize(object, self.srv.url(), self.srv.ca_pem());
-                let meta = &object["metadata"];
-                let key = format!(
-                    "{} {}/{}",
-                    object["kind"].as_str().unwrap_or(resource),
-                    meta["namespace"].as_str().unwrap_or(""),
-                    meta["name"].as_str().unwrap()
-                );
-                all.insert(key, object);
-            }
-        }
-        all
+        self.srv
+            .init_objects(|o| normalize(o, self.srv.url(), self.srv.ca_pem()))
     }
 }
 

@@ -172,35 +172,12 @@ impl ControlPlane {
     /// Every object of the kinds init touches, by `Kind namespace/name`, without what the
     /// server changes on every write.
     fn snapshot(&self) -> BTreeMap<String, Value> {
-        let rbac = "rbac.authorization.k8s.io/v1";
-        let mut all = BTreeMap::new();
-        for (api_version, resource) in [
-            ("v1", "configmaps"),
-            ("v1", "secrets"),
-            ("v1", "serviceaccounts"),
-            ("v1", "services"),
-            ("v1", "nodes"),
-            (rbac, "roles"),
-            (rbac, "rolebindings"),
-            (rbac, "clusterroles"),
-            (rbac, "clusterrolebindings"),
-            ("apps/v1", "deployments"),
-            ("apps/v1", "daemonsets"),
-        ] {
-            for mut object in self.srv.list_objects(api_version, resource, None) {
-                let meta = object["metadata"].as_object_mut().expect("metadata");
-                meta.remove("resourceVersion");
-                meta.remove("managedFields");
-                let key = format!(
-                    "{} {}/{}",
-                    object["kind"].as_str().unwrap_or(resource),
-                    object["metadata"]["namespace"].as_str().unwrap_or(""),
-                    object["metadata"]["name"].as_str().unwrap_or("")
-                );
-                assert!(all.insert(key.clone(), object).is_none(), "{key} twice");
-            }
-        }
-        all
+        self.srv.init_objects(|mut object| {
+            let meta = object["metadata"].as_object_mut().expect("metadata");
+            meta.remove("resourceVersion");
+            meta.remove("managedFields");
+            object
+        })
     }
 }
 

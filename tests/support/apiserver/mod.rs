@@ -367,6 +367,42 @@ impl TestApiServer {
             .collect()
     }
 
+    /// Every object of the kinds `kubeboot init` creates, passed through `normalize` (to drop
+    /// what varies between runs), by `Kind namespace/name`. Objects that `normalize` gives the
+    /// same name (each run's random upload-certs token) count once.
+    pub fn init_objects(
+        &self,
+        normalize: impl Fn(Value) -> Value,
+    ) -> std::collections::BTreeMap<String, Value> {
+        let rbac = "rbac.authorization.k8s.io/v1";
+        let mut all = std::collections::BTreeMap::new();
+        for (api_version, resource) in [
+            ("v1", "configmaps"),
+            ("v1", "secrets"),
+            ("v1", "serviceaccounts"),
+            ("v1", "services"),
+            ("v1", "nodes"),
+            (rbac, "roles"),
+            (rbac, "rolebindings"),
+            (rbac, "clusterroles"),
+            (rbac, "clusterrolebindings"),
+            ("apps/v1", "deployments"),
+            ("apps/v1", "daemonsets"),
+        ] {
+            for object in self.list_objects(api_version, resource, None) {
+                let object = normalize(object);
+                let key = format!(
+                    "{} {}/{}",
+                    object["kind"].as_str().unwrap_or(resource),
+                    object["metadata"]["namespace"].as_str().unwrap_or(""),
+                    object["metadata"]["name"].as_str().unwrap_or("")
+                );
+                all.insert(key, object);
+            }
+        }
+        all
+    }
+
     /// Creates or replaces an object (by its apiVersion, kind, namespace and name) without
     /// authorization or validation; returns it as stored.
     pub fn put_object(&self, obj: Value) -> Value {
