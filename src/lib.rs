@@ -24,6 +24,7 @@ pub mod online;
 pub mod pki;
 pub mod preflight;
 pub mod process;
+pub mod proxy;
 pub mod retry;
 pub mod service;
 pub mod state;

@@ -1,7 +1,8 @@
 //! A small synchronous Kubernetes API client: JSON over HTTPS (ureq + rustls with aws-lc-rs),
 //! with paths from k8s-openapi's resource types; objects are sent typed and read back as JSON
-//! or as views of the fields used (see [`Client::get_as`]). It trusts only what it is given, never follows redirects, never reads
-//! proxy settings from the environment, caps response bodies, turns `metav1.Status` answers into
+//! or as views of the fields used (see [`Client::get_as`]). It trusts only what it is given, never follows redirects, goes
+//! through `HTTPS_PROXY` unless `NO_PROXY` or loopback exempts the server (as Go clients do; see
+//! [`crate::proxy`]), caps response bodies, turns `metav1.Status` answers into
 //! [`Error::Status`], and retries 429, 5xx and connection failures (honouring `Retry-After`)
 //! inside a deadline.
 
@@ -18,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::ExitCode;
+use crate::proxy::ProxyEnv;
 
 pub use retry::RetryPolicy;
 pub use tls::{Auth, ClientIdentity, TlsSetupError, Trust, parse_certificates};
@@ -236,8 +238,8 @@ pub struct ClientOptions {
     /// Whole-exchange timeout of one attempt, body included.
     pub request_timeout: Duration,
     pub max_body_bytes: u64,
-    /// An explicit proxy URL (`http://host:port`); the environment's proxy variables are ignored.
-    pub proxy: Option<String>,
+    /// The proxy variables deciding whether the server is reached through a proxy.
+    pub proxy: ProxyEnv,
 }
 
 impl ClientOptions {
@@ -249,7 +251,7 @@ impl ClientOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            proxy: None,
+            proxy: ProxyEnv::from_process(),
         }
     }
 }
@@ -310,10 +312,16 @@ impl Client {
         }
         let tls = tls::ureq_tls_config(&options.trust, &options.auth)
             .map_err(|e| setup(e.to_string()))?;
-        let proxy = match &options.proxy {
-            Some(url) => Some(
-                ureq::Proxy::new(url).map_err(|e| setup(format!("invalid proxy {url:?}: {e}")))?,
-            ),
+        let proxy = match proxy_for(&base, &options.proxy) {
+            Some(p) => {
+                log::debug!("[api] Reaching {base} through proxy {p}");
+                Some(ureq::Proxy::new(p.url()).map_err(|e| {
+                    setup(format!(
+                        "invalid proxy \"{p}\" ({e}); check HTTPS_PROXY, or exempt the server \
+                         in NO_PROXY"
+                    ))
+                })?)
+            }
             None => None,
         };
         let config = ureq::Agent::config_builder()
@@ -766,6 +774,13 @@ fn normalize_server(server: &str) -> Result<String, String> {
         return Err("the API server URL must not have a path or query".into());
     }
     Ok(format!("https://{authority}"))
+}
+
+/// The proxy for `base` (`https://host:port`, as [`normalize_server`] returns it).
+fn proxy_for(base: &str, env: &ProxyEnv) -> Option<crate::proxy::Proxy> {
+    let uri: ureq::http::Uri = base.parse().ok()?;
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    env.https_proxy_for(host, uri.port_u16().unwrap_or(443))
 }
 
 /// The URL path of a resource collection (`name` = None) or object: `/api/v1/namespaces/<ns>/

@@ -7,7 +7,7 @@ use std::time::Duration;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 
-use super::testserver::{TestCa, TestResponse, TestServer};
+use super::testserver::{ConnectProxy, TestCa, TestResponse, TestServer};
 use super::*;
 use crate::retry::FakeClock;
 
@@ -550,4 +550,73 @@ fn errors_show_the_url_without_its_query() {
     let text = err.to_string();
     assert!(text.contains("/discovery.conf?<redacted>"), "{text}");
     assert!(!text.contains("s3cr3t"), "{text}");
+}
+
+fn https_proxy(url: &str) -> ProxyEnv {
+    ProxyEnv::from_lookup(|name| (name == "HTTPS_PROXY").then(|| url.to_string()))
+}
+
+#[test]
+fn https_proxy_from_the_environment_carries_the_requests_to_the_server() {
+    let ca = TestCa::new("kubernetes");
+    let server = TestServer::start(
+        &ca.issue_for("apiserver", &["kubernetes.test"]),
+        None,
+        |_| TestResponse::json(200, CLUSTER_INFO),
+    );
+    // The proxy reaches the test server whatever name it is asked for; the client never
+    // resolves `kubernetes.test` itself.
+    let proxy = ConnectProxy::start(server.endpoint().parse().unwrap());
+    let env = https_proxy(&proxy.url());
+    assert!(
+        env.https_proxy_for("kubernetes.test", server.port())
+            .is_some()
+    );
+    let url = format!("https://kubernetes.test:{}", server.port());
+    let options = ClientOptions {
+        proxy: env,
+        ..options(&ca, Auth::Anonymous)
+    };
+    let cm: ConfigMap = Client::new(&url, options)
+        .unwrap()
+        .get(Some("kube-public"), "cluster-info")
+        .unwrap();
+    assert_eq!(cm.data.unwrap()["kubeconfig"], "x");
+    assert_eq!(
+        proxy.connects(),
+        [format!("kubernetes.test:{}", server.port())]
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_loopback_server_is_reached_directly_even_with_https_proxy_set() {
+    let ca = TestCa::new("kubernetes");
+    let server = TestServer::start(&ca.issue("apiserver"), None, |_| {
+        TestResponse::json(200, CLUSTER_INFO)
+    });
+    let proxy = ConnectProxy::start(server.endpoint().parse().unwrap());
+    let options = ClientOptions {
+        proxy: https_proxy(&proxy.url()),
+        ..options(&ca, Auth::Anonymous)
+    };
+    let _: ConfigMap = Client::new(&server.url(), options)
+        .unwrap()
+        .get(Some("kube-public"), "cluster-info")
+        .unwrap();
+    assert_eq!(proxy.connects(), Vec::<String>::new());
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_malformed_proxy_is_a_setup_error_that_hides_its_password() {
+    let options = ClientOptions {
+        proxy: https_proxy("http://user:s3cret@[bad"),
+        ..ClientOptions::new(Trust::any_certificate(), Auth::Anonymous)
+    };
+    let err = Client::new("https://kubernetes.test:6443", options).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("invalid proxy"), "{text}");
+    assert!(text.contains("HTTPS_PROXY"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
 }

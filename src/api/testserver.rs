@@ -51,9 +51,14 @@ impl TestCa {
 
     /// A leaf for `127.0.0.1` and `localhost` (a server, or a client: tests do not check EKUs).
     pub fn issue(&self, common_name: &str) -> TestIdentity {
+        self.issue_for(common_name, &["127.0.0.1", "localhost"])
+    }
+
+    /// A leaf for these names and addresses.
+    pub fn issue_for(&self, common_name: &str, sans: &[&str]) -> TestIdentity {
         let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        let sans = sans.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut params = CertificateParams::new(sans).unwrap();
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
@@ -163,6 +168,10 @@ impl TestServer {
     /// `127.0.0.1:<port>`
     pub fn endpoint(&self) -> String {
         self.addr.to_string()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
     }
 
     /// The requests that were read completely, in order.
@@ -283,4 +292,102 @@ fn write_response(
     stream.write_all(&response.body)?;
     stream.conn.send_close_notify();
     stream.flush()
+}
+
+/// An HTTP CONNECT proxy on loopback that tunnels every request to one upstream address,
+/// whatever host the client asked for, and records what it was asked.
+pub struct ConnectProxy {
+    addr: SocketAddr,
+    connects: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ConnectProxy {
+    pub fn start(upstream: SocketAddr) -> ConnectProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connects = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (connects, stop) = (Arc::clone(&connects), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(client) = stream else { continue };
+                    let connects = Arc::clone(&connects);
+                    std::thread::spawn(move || tunnel(client, upstream, &connects));
+                }
+            })
+        };
+        ConnectProxy {
+            addr,
+            connects,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The authorities (`host:port`) clients asked to CONNECT to, in order.
+    pub fn connects(&self) -> Vec<String> {
+        self.connects.lock().unwrap().clone()
+    }
+}
+
+impl Drop for ConnectProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn tunnel(client: TcpStream, upstream: SocketAddr, connects: &Mutex<Vec<String>>) {
+    let timeout = Some(Duration::from_secs(10));
+    let _ = client.set_read_timeout(timeout);
+    let mut reader = BufReader::new(client);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    // The request head ends with an empty line.
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        line.clear();
+    }
+    let mut parts = request_line.split_whitespace();
+    let (Some("CONNECT"), Some(authority)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    connects.lock().unwrap().push(authority.to_string());
+    let mut client = reader.into_inner();
+    let Ok(mut server) = TcpStream::connect(upstream) else {
+        return;
+    };
+    let _ = server.set_read_timeout(timeout);
+    if client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .is_err()
+    {
+        return;
+    }
+    let (Ok(mut client_in), Ok(mut server_out)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    let upload = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_in, &mut server_out);
+        let _ = server_out.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut server, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    let _ = upload.join();
 }

@@ -6,11 +6,12 @@ use std::io;
 use std::path::Path;
 
 use super::host::{Host, ServiceState};
-use super::{proxy, system};
+use super::system;
 use crate::config::net::Cidr;
 use crate::config::validation;
 use crate::config::version::{KubeVersion, MAX_MINOR, MIN_MINOR};
 use crate::fs::Root;
+use crate::proxy::ProxyEnv;
 
 /// kubeadm's `ControlPlaneNumCPU`.
 pub const CONTROL_PLANE_NUM_CPU: usize = 2;
@@ -255,15 +256,19 @@ fn check_file_content(host: &dyn Host, path: &str, content: &str) -> Outcome {
     Outcome::ok()
 }
 
+fn proxy_env(host: &dyn Host) -> ProxyEnv {
+    ProxyEnv::from_lookup(|name| host.env(name))
+}
+
 /// kubeadm's URL for the proxy decision: `https://host`, IPv6 literals with port 1234.
 fn check_http_proxy(host: &dyn Host, target: &str) -> Outcome {
     let (url, port) = match target.parse::<std::net::Ipv6Addr>() {
         Ok(_) => (format!("https://[{target}]:1234"), 1234),
         Err(_) => (format!("https://{target}"), 443),
     };
-    match proxy::https_proxy_for(host, target, port) {
+    match proxy_env(host).https_proxy_for(target, port) {
         Some(p) => Outcome::warning(format!(
-            "Connection to {url:?} uses proxy {p:?}. If that is not intended, adjust your proxy \
+            "Connection to {url:?} uses proxy \"{p}\". If that is not intended, adjust your proxy \
              settings"
         )),
         None => Outcome::ok(),
@@ -276,9 +281,9 @@ fn check_http_proxy_cidr(host: &dyn Host, cidr: &Cidr) -> Outcome {
             "unable to get first IP address from the given CIDR ({cidr})"
         ));
     };
-    match proxy::https_proxy_for(host, &first.to_string(), 1234) {
+    match proxy_env(host).https_proxy_for(&first.to_string(), 1234) {
         Some(p) => Outcome::warning(format!(
-            "connection to \"{cidr}\" uses proxy {p:?}. This may lead to malfunctional cluster \
+            "connection to \"{cidr}\" uses proxy \"{p}\". This may lead to malfunctional cluster \
              setup. Make sure that Pod and Services IP ranges specified correctly as exceptions \
              in proxy configuration"
         )),

@@ -24,7 +24,6 @@
 
 mod checks;
 mod host;
-mod proxy;
 mod system;
 
 use std::collections::BTreeSet;

@@ -1,0 +1,242 @@
+//! Which proxy an HTTPS request goes through, decided as Go's `http.ProxyFromEnvironment`
+//! decides it (`HTTPS_PROXY`/`https_proxy`, `NO_PROXY`/`no_proxy`): what kubeadm, the kubelet
+//! and the API server do, so kubeboot reaches the API server the way they will, and preflight's
+//! proxy warnings describe the connections kubeboot really makes.
+
+use std::net::IpAddr;
+
+use crate::config::net::Cidr;
+
+/// The proxy variables of an environment, read once.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ProxyEnv {
+    https_proxy: Option<String>,
+    no_proxy: String,
+}
+
+/// A proxy a request goes through. `Display` and `Debug` hide its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Proxy {
+    url: String,
+}
+
+impl ProxyEnv {
+    /// No proxy for anything.
+    pub fn none() -> ProxyEnv {
+        ProxyEnv::default()
+    }
+
+    /// This process's environment.
+    pub fn from_process() -> ProxyEnv {
+        ProxyEnv::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Go's precedence: the upper-case name unless it is empty, then the lower-case one.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> ProxyEnv {
+        let either = |upper: &str, lower: &str| {
+            lookup(upper)
+                .filter(|v| !v.is_empty())
+                .or_else(|| lookup(lower))
+        };
+        ProxyEnv {
+            https_proxy: either("HTTPS_PROXY", "https_proxy").filter(|v| !v.is_empty()),
+            no_proxy: either("NO_PROXY", "no_proxy").unwrap_or_default(),
+        }
+    }
+
+    /// The proxy an `https://target:port` request goes through, if any.
+    pub fn https_proxy_for(&self, target: &str, port: u16) -> Option<Proxy> {
+        let proxy = self.https_proxy.as_deref()?;
+        uses_proxy(target, port, &self.no_proxy).then(|| Proxy {
+            url: with_scheme(proxy),
+        })
+    }
+}
+
+impl std::fmt::Debug for ProxyEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyEnv")
+            .field(
+                "https_proxy",
+                &self
+                    .https_proxy
+                    .as_deref()
+                    .map(|p| redacted(&with_scheme(p))),
+            )
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
+impl Proxy {
+    /// The URL, credentials included: for the HTTP client only, never for a message.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl std::fmt::Display for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redacted(&self.url))
+    }
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redacted(&self.url))
+    }
+}
+
+/// Go's `useProxy`: never for localhost or loopback, otherwise unless `NO_PROXY` matches.
+fn uses_proxy(target: &str, port: u16, no_proxy: &str) -> bool {
+    let target = target.to_ascii_lowercase();
+    let ip: Option<IpAddr> = target.parse().ok();
+    if target == "localhost" || ip.is_some_and(|ip| ip.is_loopback()) {
+        return false;
+    }
+    !no_proxy
+        .split(',')
+        .map(|e| e.trim().to_ascii_lowercase())
+        .filter(|e| !e.is_empty())
+        .any(|entry| no_proxy_entry_matches(&entry, &target, ip, port))
+}
+
+fn no_proxy_entry_matches(entry: &str, target: &str, ip: Option<IpAddr>, port: u16) -> bool {
+    if entry == "*" {
+        return true;
+    }
+    if let Ok(cidr) = entry.parse::<Cidr>() {
+        return ip.is_some_and(|ip| cidr.contains(ip));
+    }
+    let (entry_host, entry_port) = split_host_port(entry);
+    if entry_port.is_some_and(|p| p != port) {
+        return false;
+    }
+    if let Ok(entry_ip) = entry_host.parse::<IpAddr>() {
+        return ip == Some(entry_ip);
+    }
+    // "example.com" matches itself and its subdomains; ".example.com" and "*.example.com"
+    // only subdomains.
+    let domain = entry_host.strip_prefix('*').unwrap_or(entry_host);
+    match domain.strip_prefix('.') {
+        Some(_) => target.ends_with(domain),
+        None => target == domain || target.ends_with(&format!(".{domain}")),
+    }
+}
+
+/// `host:port`, `[v6]:port` or a bare host.
+fn split_host_port(entry: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = entry.strip_prefix('[') {
+        if let Some((h, p)) = rest.split_once("]:") {
+            return (h, p.parse().ok());
+        }
+        return (rest.trim_end_matches(']'), None);
+    }
+    match entry.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, p.parse().ok()),
+        _ => (entry, None),
+    }
+}
+
+/// The proxy as Go parses it: `http://` assumed without a scheme.
+fn with_scheme(proxy: &str) -> String {
+    let known_scheme = ["http://", "https://", "socks5://", "socks5h://"]
+        .iter()
+        .any(|s| proxy.starts_with(s));
+    if known_scheme {
+        proxy.to_string()
+    } else {
+        format!("http://{proxy}")
+    }
+}
+
+/// `url` with any password hidden, as Go's `URL.Redacted` does: proxy credentials must not
+/// reach the console.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, hostport)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:xxxxx@{hostport}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_proxy_matches_as_go_does() {
+        assert!(uses_proxy("10.0.0.1", 443, ""));
+        assert!(!uses_proxy("127.0.0.1", 443, ""));
+        assert!(!uses_proxy("localhost", 443, ""));
+        assert!(!uses_proxy("10.0.0.1", 443, "*"));
+        assert!(!uses_proxy("10.96.0.1", 1234, "example.com, 10.96.0.0/12"));
+        assert!(uses_proxy("10.97.0.1", 1234, "10.96.0.0/16"));
+        assert!(!uses_proxy("10.0.0.1", 443, "10.0.0.1"));
+        assert!(uses_proxy("10.0.0.1", 443, "10.0.0.1:6443"));
+        assert!(!uses_proxy("api.example.com", 443, "example.com"));
+        assert!(!uses_proxy("example.com", 443, "example.com"));
+        assert!(uses_proxy("example.com", 443, ".example.com"));
+        assert!(!uses_proxy("a.example.com", 443, "*.example.com"));
+        assert!(uses_proxy("badexample.com", 443, "example.com"));
+        assert!(!uses_proxy("fd00::1", 1234, "fd00::/64"));
+    }
+
+    fn env(vars: &[(&str, &str)]) -> ProxyEnv {
+        ProxyEnv::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn proxy_urls_get_a_scheme_and_lose_their_password_when_shown() {
+        let p = env(&[("HTTPS_PROXY", "proxy:3128")]).https_proxy_for("10.0.0.1", 443);
+        assert_eq!(p.unwrap().to_string(), "http://proxy:3128");
+        let p = env(&[("HTTPS_PROXY", "https://user:s3cret@proxy:3128/")])
+            .https_proxy_for("10.0.0.1", 443)
+            .unwrap();
+        assert_eq!(p.to_string(), "https://user:xxxxx@proxy:3128/");
+        assert_eq!(format!("{p:?}"), "\"https://user:xxxxx@proxy:3128/\"");
+        assert_eq!(p.url(), "https://user:s3cret@proxy:3128/");
+        let e = env(&[("https_proxy", "http://u:s3cret@proxy")]);
+        assert!(!format!("{e:?}").contains("s3cret"), "{e:?}");
+        assert_eq!(redacted("http://user@proxy"), "http://user@proxy");
+    }
+
+    #[test]
+    fn variables_are_read_with_gos_precedence() {
+        let both = env(&[
+            ("HTTPS_PROXY", "http://upper:1"),
+            ("https_proxy", "http://lower:2"),
+        ]);
+        assert_eq!(
+            both.https_proxy_for("10.0.0.1", 443).unwrap().url(),
+            "http://upper:1"
+        );
+        let empty_upper = env(&[("HTTPS_PROXY", ""), ("https_proxy", "http://lower:2")]);
+        assert_eq!(
+            empty_upper.https_proxy_for("10.0.0.1", 443).unwrap().url(),
+            "http://lower:2"
+        );
+        // HTTP_PROXY is for http:// requests only, as in Go; kubeboot makes none through it.
+        assert_eq!(
+            env(&[("HTTP_PROXY", "http://p:1")]).https_proxy_for("10.0.0.1", 443),
+            None
+        );
+        assert_eq!(
+            env(&[("HTTPS_PROXY", "http://p:1"), ("no_proxy", "10.0.0.0/8")])
+                .https_proxy_for("10.0.0.1", 443),
+            None
+        );
+        assert_eq!(ProxyEnv::none().https_proxy_for("10.0.0.1", 443), None);
+    }
+}
