@@ -23,6 +23,12 @@ const COMMANDS: &[(&str, Topic)] = &[
     ("version", Topic::Version),
 ];
 
+/// `boot, init, join, version`, for the error when no command is given.
+pub(super) fn command_names() -> String {
+    let names: Vec<&str> = COMMANDS.iter().map(|(name, _)| *name).collect();
+    names.join(", ")
+}
+
 impl Topic {
     /// The command line that names this command: `kubeboot init phase`.
     pub fn command(self) -> &'static str {

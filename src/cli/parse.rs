@@ -7,51 +7,45 @@ use std::path::PathBuf;
 use lexopt::{Arg, Parser};
 
 use super::flags::{self, Flag, Slot};
-use super::help::{Topic, help};
-use super::{Cli, CliError, Command, GlobalFlags, InitCommand, InitSub, JoinArgs, PhaseArgs};
+use super::help::{self, Topic};
+use super::{
+    BootArgs, Cli, CliError, Command, GlobalFlags, InitArgs, InitCommand, InitSub, JoinArgs,
+    PhaseArgs,
+};
+
+/// The words still to read, and the global flags, which every command level takes.
+struct Line {
+    words: Parser,
+    global: GlobalFlags,
+}
 
 pub(super) fn parse<I, T>(args: I) -> Result<Cli, CliError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
-    let mut p = Parser::from_iter(args);
-    let mut global = GlobalFlags::default();
+    let mut line = Line {
+        words: Parser::from_iter(args),
+        global: GlobalFlags::default(),
+    };
     let mut name = None;
-    level(&mut p, Topic::Top, &[], &mut (), &mut global, |word, _| {
+    // Before the command name only global flags, `--help` and `--version` are known.
+    line.level(Topic::Top, &[], &mut (), |word, _| {
         name = Some(word);
         Ok(Flow::Stop)
     })?;
     let Some(name) = name else {
         return Err(usage(
             Topic::Top,
-            "a command is required: boot, init, join or version".to_string(),
+            format!("a command is required: {}", help::command_names()),
         ));
     };
     let command = match name.as_str() {
-        "boot" => {
-            let mut args = super::BootArgs::default();
-            level(
-                &mut p,
-                Topic::Boot,
-                flags::BOOT,
-                &mut args,
-                &mut global,
-                no_words(Topic::Boot),
-            )?;
-            Command::Boot(args)
-        }
-        "init" => Command::Init(Box::new(init(&mut p, &mut global)?)),
-        "join" => Command::Join(Box::new(join(&mut p, &mut global)?)),
+        "boot" => Command::Boot(boot(&mut line)?),
+        "init" => Command::Init(Box::new(init(&mut line)?)),
+        "join" => Command::Join(Box::new(join(&mut line)?)),
         "version" => {
-            level(
-                &mut p,
-                Topic::Version,
-                &[],
-                &mut (),
-                &mut global,
-                no_words(Topic::Version),
-            )?;
+            line.level(Topic::Version, &[], &mut (), no_words(Topic::Version))?;
             Command::Version
         }
         other => {
@@ -61,55 +55,51 @@ where
             ));
         }
     };
-    Ok(Cli { global, command })
+    Ok(Cli {
+        global: line.global,
+        command,
+    })
+}
+
+fn boot(line: &mut Line) -> Result<BootArgs, CliError> {
+    let mut args = BootArgs::default();
+    line.level(Topic::Boot, flags::BOOT, &mut args, no_words(Topic::Boot))?;
+    Ok(args)
 }
 
 /// `init [flags]` or `init phase <phase> [sub-phase] [flags]`.
-fn init(p: &mut Parser, global: &mut GlobalFlags) -> Result<InitCommand, CliError> {
-    let mut args = super::InitArgs::default();
+fn init(line: &mut Line) -> Result<InitCommand, CliError> {
+    let mut args = InitArgs::default();
     let mut phase_follows = false;
-    level(
-        p,
-        Topic::Init,
-        flags::INIT,
-        &mut args,
-        global,
-        |word, given| {
-            match (word.as_str(), given.first()) {
-                ("phase", None) => {
-                    phase_follows = true;
-                    Ok(Flow::Stop)
-                }
-                // Flags given before `phase` would belong to `init`, which does not run: refuse
-                // rather than drop them.
-                ("phase", Some(flag)) => Err(usage(
-                    Topic::Init,
-                    format!(
-                        "the subcommand 'phase' cannot be used with '--{flag}': give the flags after the phase name"
-                    ),
-                )),
-                (other, _) => Err(unexpected(Topic::Init, other)),
+    line.level(Topic::Init, flags::INIT, &mut args, |word, given| {
+        match (word.as_str(), given.first()) {
+            ("phase", None) => {
+                phase_follows = true;
+                Ok(Flow::Stop)
             }
-        },
-    )?;
+            // Flags given before `phase` would belong to `init`, which does not run: refuse
+            // rather than drop them.
+            ("phase", Some(flag)) => Err(usage(
+                Topic::Init,
+                format!(
+                    "the subcommand 'phase' cannot be used with '--{flag}': \
+                     give the flags after the phase name"
+                ),
+            )),
+            (other, _) => Err(unexpected(Topic::Init, other)),
+        }
+    })?;
     if !phase_follows {
         return Ok(InitCommand { phase: None, args });
     }
     let mut names = Vec::new();
-    level(
-        p,
-        Topic::Phase,
-        flags::INIT,
-        &mut args,
-        global,
-        |word, _| {
-            if names.len() == 2 {
-                return Err(unexpected(Topic::Phase, &word));
-            }
-            names.push(word);
-            Ok(Flow::Continue)
-        },
-    )?;
+    line.level(Topic::Phase, flags::INIT, &mut args, |word, _| {
+        if names.len() == 2 {
+            return Err(unexpected(Topic::Phase, &word));
+        }
+        names.push(word);
+        Ok(Flow::Continue)
+    })?;
     let mut names = names.into_iter();
     let Some(phase) = names.next() else {
         return Err(usage(
@@ -124,15 +114,15 @@ fn init(p: &mut Parser, global: &mut GlobalFlags) -> Result<InitCommand, CliErro
     };
     Ok(InitCommand {
         phase: Some(InitSub::Phase(phase)),
-        args: super::InitArgs::default(),
+        args: InitArgs::default(),
     })
 }
 
 /// `join [endpoint] [flags]`: the endpoint may stand anywhere among the flags.
-fn join(p: &mut Parser, global: &mut GlobalFlags) -> Result<JoinArgs, CliError> {
+fn join(line: &mut Line) -> Result<JoinArgs, CliError> {
     let mut args = JoinArgs::default();
     let mut endpoint = None;
-    level(p, Topic::Join, flags::JOIN, &mut args, global, |word, _| {
+    line.level(Topic::Join, flags::JOIN, &mut args, |word, _| {
         if endpoint.is_some() {
             return Err(unexpected(Topic::Join, &word));
         }
@@ -154,44 +144,46 @@ fn no_words(topic: Topic) -> impl FnMut(String, &[&str]) -> Result<Flow, CliErro
     move |word, _| Err(unexpected(topic, &word))
 }
 
-/// Parses one command level: its own `flags` into `args`, the global flags into `global`, and
-/// `--help`; positional words go to `word` with the own flags given so far. Ends at the end of
-/// the line or when `word` says `Stop`.
-fn level<T>(
-    p: &mut Parser,
-    topic: Topic,
-    flags: &[Flag<T>],
-    args: &mut T,
-    global: &mut GlobalFlags,
-    mut word: impl FnMut(String, &[&str]) -> Result<Flow, CliError>,
-) -> Result<(), CliError> {
-    let mut given = Vec::new();
-    let mut given_global = Vec::new();
-    loop {
-        let typed = match p.next().map_err(|e| usage(topic, e.to_string()))? {
-            None => return Ok(()),
-            Some(Arg::Value(value)) => match word(utf8(topic, value)?, &given)? {
-                Flow::Continue => continue,
-                Flow::Stop => return Ok(()),
-            },
-            Some(Arg::Long(long)) => format!("--{long}"),
-            Some(Arg::Short(short)) => format!("-{short}"),
-        };
-        if let Some(flag) = flags.iter().find(|f| f.matches(&typed)) {
-            apply(p, topic, flag, args, &mut given)?;
-        } else if let Some(flag) = flags::GLOBAL.iter().find(|f| f.matches(&typed)) {
-            apply(p, topic, flag, global, &mut given_global)?;
-        } else if typed == "--help" || typed == "-h" {
-            no_attached_value(p, topic, &typed)?;
-            return Err(CliError::Printed(help(topic)));
-        } else if topic == Topic::Top && (typed == "--version" || typed == "-V") {
-            no_attached_value(p, topic, &typed)?;
-            return Err(CliError::Printed(format!(
-                "kubeboot {}\n",
-                env!("CARGO_PKG_VERSION")
-            )));
-        } else {
-            return Err(unexpected(topic, &typed));
+impl Line {
+    /// Parses one command level: its own `flags` into `args`, the global flags, and `--help`;
+    /// positional words go to `word` with the level's own flags given so far. Ends at the end
+    /// of the line or when `word` says `Stop`.
+    fn level<T>(
+        &mut self,
+        topic: Topic,
+        flags: &[Flag<T>],
+        args: &mut T,
+        mut word: impl FnMut(String, &[&str]) -> Result<Flow, CliError>,
+    ) -> Result<(), CliError> {
+        let p = &mut self.words;
+        let mut given = Vec::new();
+        let mut given_global = Vec::new();
+        loop {
+            let typed = match p.next().map_err(|e| usage(topic, e.to_string()))? {
+                None => return Ok(()),
+                Some(Arg::Value(value)) => match word(utf8(topic, value)?, &given)? {
+                    Flow::Continue => continue,
+                    Flow::Stop => return Ok(()),
+                },
+                Some(Arg::Long(long)) => format!("--{long}"),
+                Some(Arg::Short(short)) => format!("-{short}"),
+            };
+            if let Some(flag) = flags.iter().find(|f| f.matches(&typed)) {
+                apply(p, topic, flag, args, &mut given)?;
+            } else if let Some(flag) = flags::GLOBAL.iter().find(|f| f.matches(&typed)) {
+                apply(p, topic, flag, &mut self.global, &mut given_global)?;
+            } else if typed == "--help" || typed == "-h" {
+                no_attached_value(p, topic, &typed)?;
+                return Err(CliError::Printed(help::help(topic)));
+            } else if topic == Topic::Top && (typed == "--version" || typed == "-V") {
+                no_attached_value(p, topic, &typed)?;
+                return Err(CliError::Printed(format!(
+                    "kubeboot {}\n",
+                    env!("CARGO_PKG_VERSION")
+                )));
+            } else {
+                return Err(unexpected(topic, &typed));
+            }
         }
     }
 }
