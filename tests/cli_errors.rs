@@ -357,6 +357,41 @@ fn an_unknown_flag_is_a_usage_error() {
     assert_eq!(sb.tree(), Vec::<String>::new());
 }
 
+#[test]
+fn a_bad_flag_value_is_exit_2_on_stderr_with_the_commands_help_named() {
+    let sb = Sandbox::new();
+    let run = sb.run(&["join", "10.0.0.1:6443", "--tls-bootstrap=Kubelet"]);
+    run.expect(
+        2,
+        &[
+            "error: invalid value 'Kubelet' for '--tls-bootstrap",
+            "kubeboot, kubelet",
+            "try 'kubeboot join --help'",
+        ],
+    );
+    assert_eq!(run.stdout, "");
+    assert_eq!(sb.tree(), Vec::<String>::new());
+}
+
+#[test]
+fn help_is_exit_0_on_stdout() {
+    let sb = Sandbox::new();
+    let run = sb.run(&["init", "phase", "--help"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("Usage: kubeboot init phase <PHASE>"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("--skip-phases <LIST>"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.stderr, "");
+    assert_eq!(sb.tree(), Vec::<String>::new());
+}
+
 // ---- preflight (exit 4) ------------------------------------------------------------------------
 
 /// `[ERROR <name>]` check names in kubeboot's preflight report.
