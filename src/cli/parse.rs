@@ -51,7 +51,7 @@ where
         other => {
             return Err(usage(
                 Topic::Top,
-                format!("unrecognized subcommand '{other}'"),
+                format!("unrecognized subcommand '{}'", shown(other)),
             ));
         }
     };
@@ -354,7 +354,23 @@ fn invalid<T>(topic: Topic, flag: &Flag<T>, value: &str, why: &str) -> CliError 
 }
 
 fn unexpected(topic: Topic, word: &str) -> CliError {
-    usage(topic, format!("unexpected argument '{word}' found"))
+    usage(
+        topic,
+        format!("unexpected argument '{}' found", shown(word)),
+    )
+}
+
+/// A stray word as an error may show it: not when it is a bootstrap token or a certificate key
+/// typed where no value was expected (`join <endpoint> <token>`), since errors reach the
+/// console and result.json.
+fn shown(word: &str) -> &str {
+    let token = crate::config::parse_bootstrap_token(word).is_ok();
+    let certificate_key = word.len() == 64 && word.bytes().all(|b| b.is_ascii_hexdigit());
+    if token || certificate_key {
+        "<redacted>"
+    } else {
+        word
+    }
 }
 
 fn usage(topic: Topic, message: String) -> CliError {

@@ -577,6 +577,22 @@ fn a_bad_port_is_a_usage_error() {
 }
 
 #[test]
+fn a_secret_typed_where_no_value_belongs_is_not_echoed() {
+    let token = "abcdef.0123456789abcdef";
+    let key = "ab".repeat(32);
+    for args in [
+        vec!["join", "10.0.0.1:6443", token],
+        vec!["join", "10.0.0.1:6443", "--token", token, key.as_str()],
+        vec![token],
+        vec!["init", "--dry-run", key.as_str()],
+    ] {
+        let text = usage_error(&args, "<redacted>");
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+        assert!(!text.contains(key.as_str()), "{text}");
+    }
+}
+
+#[test]
 fn unknown_flags_missing_values_and_stray_words_are_usage_errors() {
     for (args, needle) in [
         (&["init", "--no-such-flag"][..], "--no-such-flag"),
