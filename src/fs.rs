@@ -156,6 +156,56 @@ impl Root {
         create_dirs_durably(&real, mode).map_err(|e| self.err("create directory", path, e))
     }
 
+    /// Creates a new, empty directory `<parent>/<prefix><16 random hex digits>` with `mode`
+    /// (parents 0700, as kubeadm's temp directories) and returns its node path.
+    pub fn create_fresh_dir(
+        &self,
+        parent: impl AsRef<Path>,
+        prefix: &str,
+        mode: u32,
+    ) -> Result<PathBuf, FsError> {
+        let parent = parent.as_ref();
+        self.create_dir_all(parent, mode::PRIVATE_DIR)?;
+        let mut random = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| {
+            self.err(
+                "create a directory in",
+                parent,
+                io::Error::other("the system random generator failed"),
+            )
+        })?;
+        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = parent.join(format!("{prefix}{hex}"));
+        fs::DirBuilder::new()
+            .mode(mode)
+            .create(self.path(&dir))
+            .and_then(|()| fs::set_permissions(self.path(&dir), fs::Permissions::from_mode(mode)))
+            .and_then(|()| sync_parent(&self.path(&dir)))
+            .map_err(|e| self.err("create directory", &dir, e))?;
+        Ok(dir)
+    }
+
+    /// Copies the file or directory tree at `path` to the same node path under `dest`, each
+    /// file atomically with its mode. Nothing to copy when it does not exist.
+    pub fn copy_to(&self, path: impl AsRef<Path>, dest: &Root) -> Result<(), FsError> {
+        let path = path.as_ref();
+        let meta = match fs::metadata(self.path(path)) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.err("read", path, e)),
+        };
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.is_dir() {
+            dest.create_dir_all(path, mode)?;
+            for name in self.list_dir(path)? {
+                self.copy_to(path.join(name), dest)?;
+            }
+            Ok(())
+        } else {
+            dest.write_atomic(path, &self.read(path)?, mode)
+        }
+    }
+
     /// Lists the names in a directory, sorted; empty when it does not exist.
     pub fn list_dir(&self, path: impl AsRef<Path>) -> Result<Vec<String>, FsError> {
         let path = path.as_ref();
@@ -425,6 +475,43 @@ mod tests {
             root.list_dir("/var/lib/kubelet/pki").unwrap(),
             vec!["current.pem"]
         );
+    }
+
+    #[test]
+    fn fresh_directories_are_new_private_and_distinct() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let a = root
+            .create_fresh_dir("/etc/kubernetes/tmp", "x-", 0o700)
+            .unwrap();
+        let b = root
+            .create_fresh_dir("/etc/kubernetes/tmp", "x-", 0o700)
+            .unwrap();
+        assert_ne!(a, b);
+        assert!(
+            a.to_string_lossy().starts_with("/etc/kubernetes/tmp/x-"),
+            "{}",
+            a.display()
+        );
+        assert_eq!(root.list_dir(&a).unwrap(), Vec::<String>::new());
+        let mode = fs::metadata(root.path(&a)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_tree_is_copied_to_another_root_with_its_modes() {
+        let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (from, to) = (Root::new(from_dir.path()), Root::new(to_dir.path()));
+        from.write_atomic("/pki/ca.key", b"k", 0o600).unwrap();
+        from.write_atomic("/pki/etcd/ca.crt", b"c", 0o644).unwrap();
+        from.copy_to("/pki", &to).unwrap();
+        from.copy_to("/absent", &to).unwrap();
+        assert_eq!(to.read("/pki/ca.key").unwrap(), b"k");
+        assert_eq!(to.read("/pki/etcd/ca.crt").unwrap(), b"c");
+        let mode = |p: &str| fs::metadata(to.path(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("/pki/ca.key"), 0o600);
+        assert_eq!(mode("/pki/etcd/ca.crt"), 0o644);
+        assert!(!to.exists("/absent"));
     }
 
     #[test]

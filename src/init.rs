@@ -7,7 +7,9 @@ use crate::cli::{InitCommand, InitSub};
 use crate::cluster::CertificateKey;
 use crate::config::model::{Etcd, InitConfiguration};
 use crate::config::{self, ConfigError, HostFacts};
-use crate::fs::Root;
+use std::path::Path;
+
+use crate::fs::{Root, mode};
 use crate::service::ServiceControl;
 use crate::state::{PhaseObserver, Unobserved};
 use crate::{Error, Result, kubeconfig, kubelet, manifests, online, pki, preflight};
@@ -276,6 +278,7 @@ pub fn run_command(root: &Root, cmd: InitCommand) -> Result<()> {
     match cmd.phase {
         Some(InitSub::Phase(p)) => {
             let mut cfg = config::load_init(&p.args, &facts)?;
+            let root = &dry_run_root(root, Path::new("/"), &cfg)?;
             let upload_certs = cfg.upload_certs;
             // A single phase has no end at which a record could be removed: it only reuses
             // what an unfinished init recorded.
@@ -303,9 +306,42 @@ pub fn run_command(root: &Root, cmd: InitCommand) -> Result<()> {
             // `run` blames what is left on the configuration.
             SkipList::new(&cmd.args.skip_phases, PHASES)?;
             let cfg = config::load_init(&cmd.args, &facts)?;
-            run(root, cfg, &host, true, &mut Unobserved)
+            let root = dry_run_root(root, Path::new("/"), &cfg)?;
+            run(&root, cfg, &host, true, &mut Unobserved)
         }
     }
+}
+
+/// Where kubeadm keeps its temporary directories; dry runs on the node itself write under it.
+const NODE_TMP_DIR: &str = "/etc/kubernetes/tmp";
+
+/// Where an init writes. A real run, or a dry run in a sandbox (`--root DIR`), writes under
+/// `root` as it is. A dry run on the node itself (`root` is `node_root`, `/` outside tests)
+/// writes under a fresh `/etc/kubernetes/tmp/kubeboot-init-dryrun<random>` instead, as
+/// kubeadm's `kubeadm-init-dryrun*`: a dry run must not change the node, and a running kubelet
+/// would start the static Pods of manifests written to /etc/kubernetes/manifests. The node's
+/// certificate directory and external etcd client files are copied there first, so existing
+/// CAs are reused as a real run would reuse them. Preflight still reads the node itself.
+pub fn dry_run_root(root: &Root, node_root: &Path, cfg: &InitConfiguration) -> Result<Root> {
+    if !cfg.dry_run || root.base() != node_root {
+        return Ok(root.clone());
+    }
+    let dir = root.create_fresh_dir(NODE_TMP_DIR, "kubeboot-init-dryrun", mode::PRIVATE_DIR)?;
+    let dry = Root::new(root.path(&dir));
+    root.copy_to(&cfg.cluster.certificates_dir, &dry)?;
+    if let Etcd::External(ext) = &cfg.cluster.etcd {
+        for file in [&ext.ca_file, &ext.cert_file, &ext.key_file] {
+            if !file.is_empty() {
+                root.copy_to(file, &dry)?;
+            }
+        }
+    }
+    log::info!(
+        "[dryrun] Writing the files of this dry run under {:?}; the node's own files are not \
+         changed",
+        dry.base()
+    );
+    Ok(dry)
 }
 
 /// The whole `init` workflow for a resolved configuration (also used by `boot`). Secrets it
@@ -388,6 +424,66 @@ mod tests {
             run: nothing,
         },
     ];
+
+    #[test]
+    fn a_dry_run_on_the_node_itself_writes_under_a_fresh_directory_holding_the_nodes_pki() {
+        use std::os::unix::fs::PermissionsExt;
+        let node = tempfile::tempdir().unwrap();
+        let root = Root::new(node.path());
+        root.write_atomic("/etc/kubernetes/pki/ca.crt", b"cert", 0o644)
+            .unwrap();
+        root.write_atomic("/etc/kubernetes/pki/ca.key", b"key", 0o600)
+            .unwrap();
+        root.write_atomic("/etc/etcd/client.key", b"etcd key", 0o600)
+            .unwrap();
+        let mut cfg = config::defaults::init_configuration();
+        cfg.dry_run = true;
+
+        let dry = dry_run_root(&root, node.path(), &cfg).unwrap();
+        let dir = dry.base();
+        assert_eq!(
+            dir.parent(),
+            Some(node.path().join("etc/kubernetes/tmp").as_path())
+        );
+        let name = dir.file_name().unwrap().to_string_lossy();
+        assert!(name.starts_with("kubeboot-init-dryrun"), "{name}");
+        let dir_mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dir_mode, 0o700);
+        assert_eq!(dry.read("/etc/kubernetes/pki/ca.key").unwrap(), b"key");
+        let key_mode = std::fs::metadata(dry.path("/etc/kubernetes/pki/ca.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(key_mode & 0o777, 0o600);
+        assert_eq!(dry.read("/etc/kubernetes/pki/ca.crt").unwrap(), b"cert");
+        assert!(
+            !dry.exists("/etc/etcd/client.key"),
+            "local etcd: nothing else copied"
+        );
+        let again = dry_run_root(&root, node.path(), &cfg).unwrap();
+        assert_ne!(again.base(), dir, "each dry run gets its own directory");
+
+        // External etcd: its client files come along, for upload-certs.
+        let mut external = cfg.clone();
+        external.cluster.etcd =
+            crate::config::model::Etcd::External(crate::config::model::ExternalEtcd {
+                endpoints: vec!["https://10.0.0.5:2379".into()],
+                ca_file: String::new(),
+                cert_file: String::new(),
+                key_file: "/etc/etcd/client.key".into(),
+            });
+        let dry = dry_run_root(&root, node.path(), &external).unwrap();
+        assert_eq!(dry.read("/etc/etcd/client.key").unwrap(), b"etcd key");
+
+        // A sandbox root, and a real run, write where they are.
+        let sandbox = dry_run_root(&root, Path::new("/"), &cfg).unwrap();
+        assert_eq!(sandbox.base(), node.path());
+        cfg.dry_run = false;
+        assert_eq!(
+            dry_run_root(&root, node.path(), &cfg).unwrap().base(),
+            node.path()
+        );
+    }
 
     #[test]
     fn skip_list_matches_phases_and_sub_phases() {

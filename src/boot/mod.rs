@@ -213,7 +213,14 @@ fn boot(
                 .recorder
                 .set_plan("init", &reason, &cfg.node_registration.name)?;
             let preflight_host = preflight::RealHost::new(root.clone());
-            init::run(root, cfg, &preflight_host, boot_cfg.start_kubelet, observer)
+            let root = init::dry_run_root(root, std::path::Path::new("/"), &cfg)?;
+            init::run(
+                &root,
+                cfg,
+                &preflight_host,
+                boot_cfg.start_kubelet,
+                observer,
+            )
         }
         Mode::Join | Mode::JoinControlPlane => {
             let mut cfg = config::join_from_documents(&docs, &join_args(opts), &host)?;
