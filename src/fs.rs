@@ -185,11 +185,21 @@ impl Root {
         Ok(dir)
     }
 
-    /// Copies the file or directory tree at `path` to the same node path under `dest`, each
-    /// file atomically with its mode. Nothing to copy when it does not exist.
-    pub fn copy_to(&self, path: impl AsRef<Path>, dest: &Root) -> Result<(), FsError> {
+    /// Copies the file or directory tree at `path`, except the subtree at `skip`, to the same
+    /// node paths under `dest`: each regular file atomically with its mode. A link to a file
+    /// is copied as the file; links to directories and special files (a FIFO would block the
+    /// read) are left out. Nothing to copy when `path` does not exist.
+    pub fn copy_to(&self, path: impl AsRef<Path>, dest: &Root, skip: &Path) -> Result<(), FsError> {
         let path = path.as_ref();
-        let meta = match fs::metadata(self.path(path)) {
+        if path == skip {
+            return Ok(());
+        }
+        let real = self.path(path);
+        let meta = match fs::symlink_metadata(&real) {
+            Ok(meta) if meta.file_type().is_symlink() => match fs::metadata(&real) {
+                Ok(target) if target.is_file() => target,
+                _ => return Ok(()),
+            },
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(self.err("read", path, e)),
@@ -198,11 +208,13 @@ impl Root {
         if meta.is_dir() {
             dest.create_dir_all(path, mode)?;
             for name in self.list_dir(path)? {
-                self.copy_to(path.join(name), dest)?;
+                self.copy_to(path.join(name), dest, skip)?;
             }
             Ok(())
-        } else {
+        } else if meta.is_file() {
             dest.write_atomic(path, &self.read(path)?, mode)
+        } else {
+            Ok(())
         }
     }
 
@@ -504,8 +516,21 @@ mod tests {
         let (from, to) = (Root::new(from_dir.path()), Root::new(to_dir.path()));
         from.write_atomic("/pki/ca.key", b"k", 0o600).unwrap();
         from.write_atomic("/pki/etcd/ca.crt", b"c", 0o644).unwrap();
-        from.copy_to("/pki", &to).unwrap();
-        from.copy_to("/absent", &to).unwrap();
+        from.write_atomic("/pki/tmp/old/ca.key", b"old", 0o600)
+            .unwrap();
+        from.symlink_atomic("ca.key", "/pki/linked.key").unwrap();
+        from.symlink_atomic("/", "/pki/loop").unwrap();
+        nix::unistd::mkfifo(&from.path("/pki/fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        from.copy_to("/pki", &to, Path::new("/pki/tmp")).unwrap();
+        from.copy_to("/absent", &to, Path::new("/pki/tmp")).unwrap();
+        assert_eq!(
+            to.read("/pki/linked.key").unwrap(),
+            b"k",
+            "a linked file is copied"
+        );
+        for left_out in ["/pki/tmp", "/pki/loop", "/pki/fifo"] {
+            assert!(!to.exists(left_out), "{left_out} was copied");
+        }
         assert_eq!(to.read("/pki/ca.key").unwrap(), b"k");
         assert_eq!(to.read("/pki/etcd/ca.crt").unwrap(), b"c");
         let mode = |p: &str| fs::metadata(to.path(p)).unwrap().permissions().mode() & 0o777;

@@ -16,7 +16,11 @@ use crate::{Error, Result, kubeconfig, kubelet, manifests, online, pki, prefligh
 
 /// What every init phase reads: the node's root, the resolved configuration and how to act.
 pub struct InitContext<'a> {
+    /// Where the phases read and write their files.
     pub root: &'a Root,
+    /// The node's own files, which preflight and host detection read: `root`, except in a dry
+    /// run on the node itself ([`dry_run_root`]).
+    pub node: &'a Root,
     pub cfg: &'a InitConfiguration,
     pub dry_run: bool,
     pub host: &'a dyn preflight::Host,
@@ -113,7 +117,7 @@ pub const PHASES: &[Phase] = &[
 
 fn preflight_phase(ctx: &InitContext, _: &str, _: Option<&str>) -> Result<()> {
     // The ignore list is already merged into nodeRegistration.ignorePreflightErrors.
-    preflight::run_init_checks(ctx.root, ctx.host, ctx.cfg, &[])?;
+    preflight::run_init_checks(ctx.node, ctx.host, ctx.cfg, &[])?;
     Ok(())
 }
 
@@ -141,7 +145,7 @@ fn control_plane_phase(ctx: &InitContext, _: &str, sub: Option<&str>) -> Result<
 
 fn kubelet_start_phase(ctx: &InitContext, _: &str, _: Option<&str>) -> Result<()> {
     ctx.services.stop_kubelet();
-    kubelet::write_init_files(ctx.root, ctx.cfg)?;
+    kubelet::write_init_files(ctx.root, ctx.cfg, &kubelet::KubeletHost::detect(ctx.node))?;
     ctx.services.start_kubelet();
     Ok(())
 }
@@ -251,34 +255,45 @@ pub fn run_phases(
 
 /// Runs `init phase <name> [all|<sub>]`.
 pub fn run_single_phase(ctx: &InitContext, name: &str, sub: Option<&str>) -> Result<()> {
-    let phase = PHASES.iter().find(|p| p.name == name).ok_or_else(|| {
-        Error::Usage(format!(
-            "unknown phase {name:?}; phases are: {}",
-            phase_names(PHASES)
-        ))
-    })?;
+    let phase = find_phase(name, sub)?;
     match sub {
         None | Some("all") if phase.subphases.is_empty() => (phase.run)(ctx, name, None),
         None | Some("all") => phase
             .subphases
             .iter()
             .try_for_each(|s| (phase.run)(ctx, name, Some(s))),
-        Some(s) if phase.subphases.contains(&s) => (phase.run)(ctx, name, Some(s)),
-        Some(s) => Err(Error::Usage(format!(
-            "phase {name:?} has no sub-phase {s:?}; sub-phases are: all, {}",
-            phase.subphases.join(", ")
-        ))),
+        Some(s) => (phase.run)(ctx, name, Some(s)),
     }
 }
 
-/// `kubeboot init [phase ...]`.
-pub fn run_command(root: &Root, cmd: InitCommand) -> Result<()> {
+/// The phase `init phase <name> [<sub>]` names, or a usage error listing the right names.
+fn find_phase(name: &str, sub: Option<&str>) -> Result<&'static Phase> {
+    let phase = PHASES.iter().find(|p| p.name == name).ok_or_else(|| {
+        Error::Usage(format!(
+            "unknown phase \"{}\"; phases are: {}",
+            crate::logging::shown_word(name),
+            phase_names(PHASES)
+        ))
+    })?;
+    match sub {
+        Some(s) if s != "all" && !phase.subphases.contains(&s) => Err(Error::Usage(format!(
+            "phase {name:?} has no sub-phase \"{}\"; sub-phases are: all, {}",
+            crate::logging::shown_word(s),
+            phase.subphases.join(", ")
+        ))),
+        _ => Ok(phase),
+    }
+}
+
+/// `kubeboot init [phase ...]`. `node` is `--root`.
+pub fn run_command(node: &Root, cmd: InitCommand) -> Result<()> {
     let facts = HostFacts::detect();
-    let host = preflight::RealHost::new(root.clone());
+    let host = preflight::RealHost::new(node.clone());
     match cmd.phase {
         Some(InitSub::Phase(p)) => {
+            find_phase(&p.phase, p.sub_phase.as_deref())?;
             let mut cfg = config::load_init(&p.args, &facts)?;
-            let root = &dry_run_root(root, Path::new("/"), &cfg)?;
+            let root = &dry_run_root(node, Path::new(NODE_ROOT), &cfg)?;
             let upload_certs = cfg.upload_certs;
             // A single phase has no end at which a record could be removed: it only reuses
             // what an unfinished init recorded.
@@ -290,6 +305,7 @@ pub fn run_command(root: &Root, cmd: InitCommand) -> Result<()> {
             let key = online::prepare_secrets(root, &mut cfg, upload_certs, generated)?;
             let ctx = InitContext {
                 root,
+                node,
                 cfg: &cfg,
                 dry_run: cfg.dry_run,
                 host: &host,
@@ -306,54 +322,77 @@ pub fn run_command(root: &Root, cmd: InitCommand) -> Result<()> {
             // `run` blames what is left on the configuration.
             SkipList::new(&cmd.args.skip_phases, PHASES)?;
             let cfg = config::load_init(&cmd.args, &facts)?;
-            let root = dry_run_root(root, Path::new("/"), &cfg)?;
-            run(&root, cfg, &host, true, &mut Unobserved)
+            run(node, cfg, &host, true, &mut Unobserved)
         }
     }
 }
+
+/// The node's own root: a `--root` naming it is the live machine.
+const NODE_ROOT: &str = "/";
 
 /// Where kubeadm keeps its temporary directories; dry runs on the node itself write under it.
 const NODE_TMP_DIR: &str = "/etc/kubernetes/tmp";
 
+/// The kubeconfigs init reuses when they exist (and needs, in external-CA mode).
+const KUBECONFIGS: [&str; 5] = [
+    "/etc/kubernetes/admin.conf",
+    "/etc/kubernetes/super-admin.conf",
+    "/etc/kubernetes/kubelet.conf",
+    "/etc/kubernetes/controller-manager.conf",
+    "/etc/kubernetes/scheduler.conf",
+];
+
 /// Where an init writes. A real run, or a dry run in a sandbox (`--root DIR`), writes under
-/// `root` as it is. A dry run on the node itself (`root` is `node_root`, `/` outside tests)
-/// writes under a fresh `/etc/kubernetes/tmp/kubeboot-init-dryrun<random>` instead, as
+/// `node` as it is. A dry run on the node itself (`node` is `node_root`: `/` outside tests)
+/// writes under a fresh `/etc/kubernetes/tmp/kubeboot-init-dryrun<random>` (0700) instead, as
 /// kubeadm's `kubeadm-init-dryrun*`: a dry run must not change the node, and a running kubelet
-/// would start the static Pods of manifests written to /etc/kubernetes/manifests. The node's
-/// certificate directory and external etcd client files are copied there first, so existing
-/// CAs are reused as a real run would reuse them. Preflight still reads the node itself.
-pub fn dry_run_root(root: &Root, node_root: &Path, cfg: &InitConfiguration) -> Result<Root> {
-    if !cfg.dry_run || root.base() != node_root {
-        return Ok(root.clone());
+/// would start the static Pods of manifests written to /etc/kubernetes/manifests. kubeadm reads
+/// existing certificates from the node and writes new ones to its dry-run directory; kubeboot's
+/// phases read and write one tree, so the node's certificate directory, kubeconfigs and
+/// external etcd client files are copied there first (keys keep their 0600), and existing CAs
+/// are reused as a real run would reuse them.
+pub fn dry_run_root(node: &Root, node_root: &Path, cfg: &InitConfiguration) -> Result<Root> {
+    if !cfg.dry_run || !same_directory(node.base(), node_root) {
+        return Ok(node.clone());
     }
-    let dir = root.create_fresh_dir(NODE_TMP_DIR, "kubeboot-init-dryrun", mode::PRIVATE_DIR)?;
-    let dry = Root::new(root.path(&dir));
-    root.copy_to(&cfg.cluster.certificates_dir, &dry)?;
+    let dir = node.create_fresh_dir(NODE_TMP_DIR, "kubeboot-init-dryrun", mode::PRIVATE_DIR)?;
+    let dry = Root::new(node.path(&dir));
+    // A certificatesDir above /etc/kubernetes/tmp must not copy the dry runs into themselves.
+    let skip = Path::new(NODE_TMP_DIR);
+    node.copy_to(&cfg.cluster.certificates_dir, &dry, skip)?;
+    for kubeconfig in KUBECONFIGS {
+        node.copy_to(kubeconfig, &dry, skip)?;
+    }
     if let Etcd::External(ext) = &cfg.cluster.etcd {
         for file in [&ext.ca_file, &ext.cert_file, &ext.key_file] {
             if !file.is_empty() {
-                root.copy_to(file, &dry)?;
+                node.copy_to(file, &dry, skip)?;
             }
         }
     }
-    log::info!(
-        "[dryrun] Writing the files of this dry run under {:?}; the node's own files are not \
-         changed",
-        dry.base()
-    );
     Ok(dry)
 }
 
-/// The whole `init` workflow for a resolved configuration (also used by `boot`). Secrets it
-/// generates are recorded until it completes ([`online::prepare_secrets`]).
+/// Whether two paths name one directory (`/`, `/etc/..`, a link to `/`).
+fn same_directory(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// The whole `init` workflow for a resolved configuration (also used by `boot`) on the node
+/// at `node` (`--root`). Secrets it generates are recorded until it completes
+/// ([`online::prepare_secrets`]).
 pub fn run(
-    root: &Root,
+    node: &Root,
     mut cfg: InitConfiguration,
     host: &dyn preflight::Host,
     start_kubelet: bool,
     observer: &mut dyn PhaseObserver,
 ) -> Result<()> {
     let skip = SkipList::from_config(&cfg.skip_phases, PHASES)?;
+    let root = &dry_run_root(node, Path::new(NODE_ROOT), &cfg)?;
     check_external_ca(root, &cfg)?;
     let upload_certs = cfg.upload_certs;
     // Recorded before the first phase, removed after the last: a re-run after a crash in
@@ -366,6 +405,7 @@ pub fn run(
     let key = online::prepare_secrets(root, &mut cfg, upload_certs, generated)?;
     let ctx = InitContext {
         root,
+        node,
         cfg: &cfg,
         dry_run: cfg.dry_run,
         host,
@@ -374,8 +414,13 @@ pub fn run(
         single_phase: false,
     };
     if ctx.dry_run {
+        let untouched = if root.base() == node.base() {
+            ""
+        } else {
+            " (the node's own files are not changed)"
+        };
         log::info!(
-            "[dryrun] Writing files under {}; no API calls, no services started",
+            "[dryrun] Writing files under {}{untouched}; no API calls, no services started",
             root.base().display()
         );
     }
@@ -483,6 +528,19 @@ mod tests {
             dry_run_root(&root, node.path(), &cfg).unwrap().base(),
             node.path()
         );
+    }
+
+    #[test]
+    fn a_token_typed_as_a_phase_name_is_not_echoed() {
+        let token = "abcdef.0123456789abcdef";
+        for (name, sub) in [(token, None), ("certs", Some(token))] {
+            let Err(err) = find_phase(name, sub) else {
+                panic!("{name} {sub:?} found")
+            };
+            let err = err.to_string();
+            assert!(err.contains("<redacted>") && !err.contains(token), "{err}");
+        }
+        assert!(find_phase("certs", Some("all")).is_ok_and(|p| p.name == "certs"));
     }
 
     #[test]

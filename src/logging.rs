@@ -17,6 +17,19 @@ pub fn init(verbosity: u8) {
         .init();
 }
 
+/// A word from the command line as an error may show it: not when it is a bootstrap token or a
+/// certificate key typed in the wrong place (`join <endpoint> <token>`, `init phase <token>`),
+/// since errors reach the console and result.json.
+pub fn shown_word(word: &str) -> &str {
+    let token = crate::config::parse_bootstrap_token(word).is_ok();
+    let certificate_key = word.len() == 64 && word.bytes().all(|b| b.is_ascii_hexdigit());
+    if token || certificate_key {
+        "<redacted>"
+    } else {
+        word
+    }
+}
+
 /// A URL as logs and error messages may show it: without userinfo, query or fragment, which
 /// can hold credentials (presigned user-data or discovery-file URLs, `https://user:pass@...`).
 /// A removed query is marked, so the reader knows the URL had one. Anything that is not a

@@ -140,27 +140,31 @@ fn split_host_port(entry: &str) -> (&str, Option<u16>) {
 
 /// The proxy as Go parses it: `http://` assumed without a scheme.
 fn with_scheme(proxy: &str) -> String {
-    let known_scheme = ["http://", "https://", "socks5://", "socks5h://"]
-        .iter()
-        .any(|s| proxy.starts_with(s));
-    if known_scheme {
-        proxy.to_string()
-    } else {
-        format!("http://{proxy}")
+    let is_scheme = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    };
+    match proxy.split_once("://") {
+        // Schemes are case-insensitive; Go keeps them lower-case.
+        Some((scheme, rest)) if is_scheme(scheme) => {
+            format!("{}://{rest}", scheme.to_ascii_lowercase())
+        }
+        _ => format!("http://{proxy}"),
     }
 }
 
 /// `url` with any password hidden, as Go's `URL.Redacted` does: proxy credentials must not
-/// reach the console.
+/// reach the console. Everything up to the last `@` counts as user information, so a password
+/// holding `/`, `?` or `#` (which a URL parser would take for the end of the host) is hidden
+/// too.
 fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, hostport)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:xxxxx@{hostport}{path}"),
+    match rest.rsplit_once('@') {
+        Some((userinfo, host_and_path)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:xxxxx@{host_and_path}"),
             None => url.to_string(),
         },
         None => url.to_string(),
@@ -201,6 +205,8 @@ mod tests {
     fn proxy_urls_get_a_scheme_and_lose_their_password_when_shown() {
         let p = env(&[("HTTPS_PROXY", "proxy:3128")]).https_proxy_for("10.0.0.1", 443);
         assert_eq!(p.unwrap().to_string(), "http://proxy:3128");
+        let p = env(&[("HTTPS_PROXY", "HTTP://proxy:3128")]).https_proxy_for("10.0.0.1", 443);
+        assert_eq!(p.unwrap().url(), "http://proxy:3128");
         let p = env(&[("HTTPS_PROXY", "https://user:s3cret@proxy:3128/")])
             .https_proxy_for("10.0.0.1", 443)
             .unwrap();
@@ -210,6 +216,10 @@ mod tests {
         let e = env(&[("https_proxy", "http://u:s3cret@proxy")]);
         assert!(!format!("{e:?}").contains("s3cret"), "{e:?}");
         assert_eq!(redacted("http://user@proxy"), "http://user@proxy");
+        for password in ["pa/ss", "pa?ss", "pa#ss", "p@ss"] {
+            let shown = redacted(&format!("http://user:{password}@proxy:3128/"));
+            assert_eq!(shown, "http://user:xxxxx@proxy:3128/", "{password}");
+        }
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! A small synchronous Kubernetes API client: JSON over HTTPS (ureq + rustls with aws-lc-rs),
 //! with paths from k8s-openapi's resource types; objects are sent typed and read back as JSON
 //! or as views of the fields used (see [`Client::get_as`]). It trusts only what it is given, never follows redirects, goes
-//! through `HTTPS_PROXY` unless `NO_PROXY` or loopback exempts the server (as Go clients do; see
-//! [`crate::proxy`]), caps response bodies, turns `metav1.Status` answers into
+//! through `HTTPS_PROXY` when asked to, unless `NO_PROXY` or loopback exempts the server (as Go
+//! clients do; see [`crate::proxy`]), caps response bodies, turns `metav1.Status` answers into
 //! [`Error::Status`], and retries 429, 5xx and connection failures (honouring `Retry-After`)
 //! inside a deadline.
 
@@ -238,7 +238,9 @@ pub struct ClientOptions {
     /// Whole-exchange timeout of one attempt, body included.
     pub request_timeout: Duration,
     pub max_body_bytes: u64,
-    /// The proxy variables deciding whether the server is reached through a proxy.
+    /// The proxy variables deciding whether the server is reached through a proxy: none by
+    /// default; the clients kubeadm makes with client-go (discovery, TLS bootstrap, admin.conf)
+    /// take the environment's ([`ProxyEnv::from_process`]), its bare health checks do not.
     pub proxy: ProxyEnv,
 }
 
@@ -251,7 +253,7 @@ impl ClientOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            proxy: ProxyEnv::from_process(),
+            proxy: ProxyEnv::none(),
         }
     }
 }

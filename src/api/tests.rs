@@ -620,3 +620,10 @@ fn a_malformed_proxy_is_a_setup_error_that_hides_its_password() {
     assert!(text.contains("HTTPS_PROXY"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
 }
+
+#[test]
+fn clients_reach_their_server_directly_unless_given_the_environment() {
+    // kubeadm's bare health checks ignore HTTPS_PROXY; only client-go clients opt in.
+    let options = ClientOptions::new(Trust::any_certificate(), Auth::Anonymous);
+    assert_eq!(options.proxy, ProxyEnv::none());
+}

@@ -213,14 +213,7 @@ fn boot(
                 .recorder
                 .set_plan("init", &reason, &cfg.node_registration.name)?;
             let preflight_host = preflight::RealHost::new(root.clone());
-            let root = init::dry_run_root(root, std::path::Path::new("/"), &cfg)?;
-            init::run(
-                &root,
-                cfg,
-                &preflight_host,
-                boot_cfg.start_kubelet,
-                observer,
-            )
+            init::run(root, cfg, &preflight_host, boot_cfg.start_kubelet, observer)
         }
         Mode::Join | Mode::JoinControlPlane => {
             let mut cfg = config::join_from_documents(&docs, &join_args(opts), &host)?;

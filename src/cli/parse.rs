@@ -51,7 +51,10 @@ where
         other => {
             return Err(usage(
                 Topic::Top,
-                format!("unrecognized subcommand '{}'", shown(other)),
+                format!(
+                    "unrecognized subcommand '{}'",
+                    crate::logging::shown_word(other)
+                ),
             ));
         }
     };
@@ -188,8 +191,8 @@ impl Line {
     }
 }
 
-/// Reads the value of `flag` (if it takes one) and stores it. A flag that takes one value may
-/// be given once; list flags add up.
+/// Reads the value of `flag` (if it takes one), stores it and adds it to the flags `given` at
+/// this level. A flag that takes one value may be given once; list flags add up.
 fn apply<T>(
     p: &mut Parser,
     topic: Topic,
@@ -197,18 +200,17 @@ fn apply<T>(
     args: &mut T,
     given: &mut Vec<&'static str>,
 ) -> Result<(), CliError> {
-    if !matches!(flag.slot, Slot::List(_)) {
-        if given.contains(&flag.long) {
-            return Err(usage(
-                topic,
-                format!(
-                    "the argument '{}' cannot be used multiple times",
-                    flag.with_value()
-                ),
-            ));
-        }
-        given.push(flag.long);
+    let is_list = matches!(flag.slot, Slot::List(_));
+    if !is_list && given.contains(&flag.long) {
+        return Err(usage(
+            topic,
+            format!(
+                "the argument '{}' cannot be used multiple times",
+                flag.with_value()
+            ),
+        ));
     }
+    given.push(flag.long);
     match flag.slot {
         Slot::Switch(set) => set(args, switch_value(p, topic, flag)?),
         Slot::Text(set) => set(args, text(topic, flag, value(p, topic, flag)?)?),
@@ -232,14 +234,15 @@ fn apply<T>(
     Ok(())
 }
 
-/// `--flag`, or pflag's `--flag=true` / `--flag=false` (kubeadm accepts `--dry-run=true`).
+/// `--flag`, or `--flag=<bool>` in pflag's (Go's `strconv.ParseBool`) spellings: kubeadm
+/// accepts `--dry-run=true`, `--dry-run=1`, `--dry-run=F`.
 fn switch_value<T>(p: &mut Parser, topic: Topic, flag: &Flag<T>) -> Result<bool, CliError> {
     let Some(value) = p.optional_value() else {
         return Ok(true);
     };
     match value.to_str() {
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
+        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
         _ => Err(invalid(
             topic,
             flag,
@@ -356,21 +359,11 @@ fn invalid<T>(topic: Topic, flag: &Flag<T>, value: &str, why: &str) -> CliError 
 fn unexpected(topic: Topic, word: &str) -> CliError {
     usage(
         topic,
-        format!("unexpected argument '{}' found", shown(word)),
+        format!(
+            "unexpected argument '{}' found",
+            crate::logging::shown_word(word)
+        ),
     )
-}
-
-/// A stray word as an error may show it: not when it is a bootstrap token or a certificate key
-/// typed where no value was expected (`join <endpoint> <token>`), since errors reach the
-/// console and result.json.
-fn shown(word: &str) -> &str {
-    let token = crate::config::parse_bootstrap_token(word).is_ok();
-    let certificate_key = word.len() == 64 && word.bytes().all(|b| b.is_ascii_hexdigit());
-    if token || certificate_key {
-        "<redacted>"
-    } else {
-        word
-    }
 }
 
 fn usage(topic: Topic, message: String) -> CliError {

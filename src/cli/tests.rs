@@ -510,6 +510,7 @@ fn global_flags_may_precede_init_phase() {
     }
     usage_error(&["init", "--config", "a", "phase", "certs"], "phase");
     usage_error(&["init", "--dry-run", "phase", "certs"], "phase");
+    usage_error(&["init", "--skip-phases=x", "phase", "certs"], "phase");
 }
 
 #[test]
@@ -742,5 +743,12 @@ fn boolean_flags_take_pflag_true_and_false() {
     }
     assert!(boot_args(&["--dry-run=true"]).dry_run);
     assert!(!boot_args(&["--dry-run=false"]).dry_run);
+    // Go's strconv.ParseBool spellings, which pflag takes.
+    for yes in ["1", "t", "T", "TRUE", "True"] {
+        assert!(boot_args(&[&format!("--dry-run={yes}")]).dry_run, "{yes}");
+    }
+    for no in ["0", "f", "F", "FALSE", "False"] {
+        assert!(!boot_args(&[&format!("--dry-run={no}")]).dry_run, "{no}");
+    }
     usage_error(&["init", "--dry-run=yes"], "--dry-run");
 }

@@ -1470,3 +1470,12 @@ fn sorted_keys_orders_every_level_as_go_writes_yaml() {
         "a:\n  c: 3\n  z:\n  - x: 2\n    y: 1\nb: 1\n"
     );
 }
+
+#[test]
+fn a_token_typed_as_an_endpoint_is_not_echoed() {
+    let token = "abcdef.0123456789abcdef";
+    let err = validation::split_host_port(token).unwrap_err();
+    assert!(err.contains("<redacted>") && !err.contains(token), "{err}");
+    let err = validation::split_host_port("10.0.0.1").unwrap_err();
+    assert!(err.contains("address 10.0.0.1: missing port"), "{err}");
+}

@@ -606,27 +606,29 @@ fn absolute(path: &Path) -> Result<(), String> {
 
 /// Go's `net.SplitHostPort` plus a port range check: `host:port` or `[v6]:port`.
 pub fn split_host_port(s: &str) -> Result<(String, u16), String> {
+    // A token typed where the endpoint belongs must not reach the console.
+    let shown = crate::logging::shown_word(s);
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest
             .split_once(']')
-            .ok_or_else(|| format!("address {s}: missing ']' in address"))?;
+            .ok_or_else(|| format!("address {shown}: missing ']' in address"))?;
         let port = after
             .strip_prefix(':')
-            .ok_or_else(|| format!("address {s}: missing port in address"))?;
+            .ok_or_else(|| format!("address {shown}: missing port in address"))?;
         (host, port)
     } else {
         let (host, port) = s
             .rsplit_once(':')
-            .ok_or_else(|| format!("address {s}: missing port in address"))?;
+            .ok_or_else(|| format!("address {shown}: missing port in address"))?;
         if host.contains(':') {
-            return Err(format!("address {s}: too many colons in address"));
+            return Err(format!("address {shown}: too many colons in address"));
         }
         (host, port)
     };
     match port.parse::<u16>() {
         Ok(p) if p > 0 => Ok((host.to_string(), p)),
         _ => Err(format!(
-            "address {s}: port {port:?} must be a valid number between 1 and 65535"
+            "address {shown}: port {port:?} must be a valid number between 1 and 65535"
         )),
     }
 }

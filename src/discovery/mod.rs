@@ -312,6 +312,7 @@ impl<'a> Session<'a> {
             },
             connect_timeout: self.opts.connect_timeout.min(remaining),
             request_timeout: self.opts.request_timeout.min(remaining),
+            proxy: crate::proxy::ProxyEnv::from_process(),
             ..ClientOptions::new(trust, auth)
         };
         Client::new(server, options)

@@ -63,16 +63,19 @@ impl KubeletHost {
 
 /// `kubeadm init`'s kubelet files, from the init configuration and the user's
 /// KubeletConfiguration document.
-pub fn write_init_files(root: &Root, cfg: &InitConfiguration) -> Result<(), Error> {
+pub fn write_init_files(
+    root: &Root,
+    cfg: &InitConfiguration,
+    host: &KubeletHost,
+) -> Result<(), Error> {
     let config = defaulted_kubelet_config(&cfg.cluster, &cfg.kubelet);
-    let host = KubeletHost::detect(root);
     write_kubelet_files(
         root,
         &config,
         &cfg.node_registration,
         &cfg.cluster,
         false,
-        &host,
+        host,
     )
 }
 

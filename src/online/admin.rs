@@ -131,6 +131,7 @@ impl KubeconfigCredentials {
             ClientIdentity::from_pem(&self.cert_pem, &self.key_pem, &self.path).map_err(setup)?;
         let options = ClientOptions {
             retry,
+            proxy: crate::proxy::ProxyEnv::from_process(),
             ..ClientOptions::new(trust, Auth::ClientCertificate(identity))
         };
         Ok(api::Client::new(&self.server, options)?)

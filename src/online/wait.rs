@@ -351,6 +351,8 @@ fn wait_for_component(
                 retry: RetryPolicy::no_retry().with_clock(wait.clock.clone()),
                 request_timeout: wait.request_timeout,
                 connect_timeout: wait.request_timeout,
+                // kubeadm's component checks use a bare transport: no proxy, whatever the
+                // environment says (ClientOptions' default).
                 ..ClientOptions::new(Trust::any_certificate(), Auth::Anonymous)
             };
             anonymous = api::Client::new(&component.base, options).map_err(|e| e.to_string())?;
