@@ -386,13 +386,33 @@ fn same_directory(a: &Path, b: &Path) -> bool {
 /// ([`online::prepare_secrets`]).
 pub fn run(
     node: &Root,
+    cfg: InitConfiguration,
+    host: &dyn preflight::Host,
+    start_kubelet: bool,
+    observer: &mut dyn PhaseObserver,
+) -> Result<()> {
+    run_on(
+        node,
+        Path::new(NODE_ROOT),
+        cfg,
+        host,
+        start_kubelet,
+        observer,
+    )
+}
+
+/// [`run`], told where the live machine's root is (`/`; tests stand a directory in for it to
+/// see what a dry run on the node itself does).
+pub fn run_on(
+    node: &Root,
+    node_root: &Path,
     mut cfg: InitConfiguration,
     host: &dyn preflight::Host,
     start_kubelet: bool,
     observer: &mut dyn PhaseObserver,
 ) -> Result<()> {
     let skip = SkipList::from_config(&cfg.skip_phases, PHASES)?;
-    let root = &dry_run_root(node, Path::new(NODE_ROOT), &cfg)?;
+    let root = &dry_run_root(node, node_root, &cfg)?;
     check_external_ca(root, &cfg)?;
     let upload_certs = cfg.upload_certs;
     // Recorded before the first phase, removed after the last: a re-run after a crash in

@@ -980,3 +980,56 @@ fn kubelet_service() {
         ["no supported init system detected, skipping checking for services"]
     );
 }
+
+// ---------- a dry run on the node itself ----------
+
+/// `init --dry-run --root /` (a directory stands in for `/` here): preflight checks the node,
+/// every file goes to a fresh /etc/kubernetes/tmp/kubeboot-init-dryrun*, and the rest of the
+/// node is left as it was.
+#[test]
+fn a_dry_run_on_the_node_checks_the_node_and_changes_none_of_its_files() {
+    use kubeboot::state::Unobserved;
+    let mut cfg = init_config();
+    cfg.dry_run = true;
+
+    // A node that already runs an API server fails preflight, as a real run would.
+    let (dir, node) = temp_root();
+    let manifest = "/etc/kubernetes/manifests/kube-apiserver.yaml";
+    node.write_atomic(manifest, b"running", 0o600).unwrap();
+    let host = FakeHost::healthy();
+    let err = kubeboot::init::run_on(
+        &node,
+        dir.path(),
+        cfg.clone(),
+        &host,
+        false,
+        &mut Unobserved,
+    )
+    .unwrap_err()
+    .to_string();
+    let check = "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml";
+    assert!(err.contains(check), "{err}");
+    assert_eq!(node.read(manifest).unwrap(), b"running");
+
+    // On a fresh node, everything lands in the dry-run directory.
+    let (dir, node) = temp_root();
+    kubeboot::init::run_on(&node, dir.path(), cfg, &host, false, &mut Unobserved).unwrap();
+    let runs = node.list_dir("/etc/kubernetes/tmp").unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(runs[0].starts_with("kubeboot-init-dryrun"), "{runs:?}");
+    let dry = Root::new(node.path(format!("/etc/kubernetes/tmp/{}", runs[0])));
+    for file in [
+        manifest,
+        "/etc/kubernetes/pki/ca.key",
+        "/etc/kubernetes/admin.conf",
+        "/var/lib/kubelet/config.yaml",
+    ] {
+        assert!(
+            dry.exists(file),
+            "{file} not written in the dry-run directory"
+        );
+    }
+    assert_eq!(node.list_dir("/").unwrap(), ["etc"]);
+    assert_eq!(node.list_dir("/etc").unwrap(), ["kubernetes"]);
+    assert_eq!(node.list_dir("/etc/kubernetes").unwrap(), ["tmp"]);
+}
