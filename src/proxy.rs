@@ -87,55 +87,60 @@ impl std::fmt::Debug for Proxy {
     }
 }
 
-/// Go's `useProxy`: never for localhost or loopback, otherwise unless `NO_PROXY` matches.
+/// Go's `useProxy` (golang.org/x/net/http/httpproxy): never for localhost or loopback,
+/// otherwise unless a `NO_PROXY` entry matches.
 fn uses_proxy(target: &str, port: u16, no_proxy: &str) -> bool {
     let target = target.to_ascii_lowercase();
-    let ip: Option<IpAddr> = target.parse().ok();
+    let ip = target.parse::<IpAddr>().ok().map(|ip| ip.to_canonical());
     if target == "localhost" || ip.is_some_and(|ip| ip.is_loopback()) {
         return false;
     }
+    let port = port.to_string();
     !no_proxy
         .split(',')
         .map(|e| e.trim().to_ascii_lowercase())
         .filter(|e| !e.is_empty())
-        .any(|entry| no_proxy_entry_matches(&entry, &target, ip, port))
+        .any(|entry| no_proxy_entry_matches(&entry, &target, ip, &port))
 }
 
-fn no_proxy_entry_matches(entry: &str, target: &str, ip: Option<IpAddr>, port: u16) -> bool {
+/// One `NO_PROXY` entry, read and matched as Go's `httpproxy` does: `*`; a CIDR; an IP or a
+/// domain, each with an optional `:port` compared as text (a port that is not a number
+/// matches nothing). `foo.com` matches itself and its subdomains, `.foo.com` and `*.foo.com`
+/// only subdomains.
+fn no_proxy_entry_matches(entry: &str, target: &str, ip: Option<IpAddr>, port: &str) -> bool {
     if entry == "*" {
         return true;
     }
     if let Ok(cidr) = entry.parse::<Cidr>() {
         return ip.is_some_and(|ip| cidr.contains(ip));
     }
-    let (entry_host, entry_port) = split_host_port(entry);
-    if entry_port.is_some_and(|p| p != port) {
-        return false;
+    let (host, entry_port) = match go_split_host_port(entry) {
+        Some(("", _)) => return false,
+        Some((host, port)) => (host, port),
+        None => (entry, ""),
+    };
+    let port_matches = entry_port.is_empty() || entry_port == port;
+    if let Ok(entry_ip) = host.parse::<IpAddr>() {
+        return ip == Some(entry_ip.to_canonical()) && port_matches;
     }
-    if let Ok(entry_ip) = entry_host.parse::<IpAddr>() {
-        return ip == Some(entry_ip);
-    }
-    // "example.com" matches itself and its subdomains; ".example.com" and "*.example.com"
-    // only subdomains.
-    let domain = entry_host.strip_prefix('*').unwrap_or(entry_host);
-    match domain.strip_prefix('.') {
-        Some(_) => target.ends_with(domain),
-        None => target == domain || target.ends_with(&format!(".{domain}")),
-    }
+    let (suffix, or_itself) = match host.strip_prefix("*.") {
+        Some(rest) => (format!(".{rest}"), false),
+        None if host.starts_with('.') => (host.to_string(), false),
+        None => (format!(".{host}"), true),
+    };
+    let matches = target.ends_with(&suffix) || (or_itself && target == &suffix[1..]);
+    matches && port_matches
 }
 
-/// `host:port`, `[v6]:port` or a bare host.
-fn split_host_port(entry: &str) -> (&str, Option<u16>) {
+/// Go's `net.SplitHostPort`: `host:port` or `[host]:port`; `None` for anything else (a bare
+/// host, `[v6]` without a port, an unbracketed IPv6 address).
+fn go_split_host_port(entry: &str) -> Option<(&str, &str)> {
     if let Some(rest) = entry.strip_prefix('[') {
-        if let Some((h, p)) = rest.split_once("]:") {
-            return (h, p.parse().ok());
-        }
-        return (rest.trim_end_matches(']'), None);
+        let (host, after) = rest.split_once(']')?;
+        return after.strip_prefix(':').map(|port| (host, port));
     }
-    match entry.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => (h, p.parse().ok()),
-        _ => (entry, None),
-    }
+    let (host, port) = entry.rsplit_once(':')?;
+    (!host.contains(':')).then_some((host, port))
 }
 
 /// The proxy as Go parses it: `http://` assumed without a scheme.
@@ -191,6 +196,32 @@ mod tests {
         assert!(!uses_proxy("a.example.com", 443, "*.example.com"));
         assert!(uses_proxy("badexample.com", 443, "example.com"));
         assert!(!uses_proxy("fd00::1", 1234, "fd00::/64"));
+        // Go's readings of the odd entries.
+        assert!(!uses_proxy("fd00::1", 443, "[fd00::1]:443"));
+        assert!(
+            uses_proxy("fd00::1", 443, "[fd00::1]"),
+            "[v6] without a port is no IP"
+        );
+        assert!(uses_proxy("example.com", 443, "example.com:https"));
+        assert!(
+            !uses_proxy("example.com", 443, "example.com:"),
+            "an empty port is any"
+        );
+        assert!(
+            uses_proxy("foo.com", 443, "*foo.com"),
+            "only `*.` is a wildcard"
+        );
+        assert!(!uses_proxy("a.foo.com", 443, "*.foo.com:443"));
+        assert!(uses_proxy("a.foo.com", 6443, "*.foo.com:443"));
+        assert!(
+            uses_proxy("10.0.0.1", 443, ":443"),
+            "an entry without a host is ignored"
+        );
+        assert!(
+            !uses_proxy("::ffff:127.0.0.1", 443, ""),
+            "a mapped loopback is loopback"
+        );
+        assert!(!uses_proxy("::ffff:10.0.0.1", 443, "10.0.0.1"));
     }
 
     fn env(vars: &[(&str, &str)]) -> ProxyEnv {
