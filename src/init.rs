@@ -151,6 +151,7 @@ fn kubelet_start_phase(ctx: &InitContext, _: &str, _: Option<&str>) -> Result<()
 }
 
 fn online_phase(ctx: &InitContext, name: &str, sub: Option<&str>) -> Result<()> {
+    let admin_conf = admin_conf_shown(ctx);
     let opts = online::RunOptions {
         dry_run: ctx.dry_run,
         upload_certs: ctx.cfg.upload_certs,
@@ -159,8 +160,19 @@ fn online_phase(ctx: &InitContext, name: &str, sub: Option<&str>) -> Result<()> 
         // Run alone, upload-certs leaves the key to `show_generated_key`.
         skip_certificate_key_print: ctx.single_phase && name == "upload-certs",
         services: ctx.services,
+        admin_conf_shown: &admin_conf,
     };
     Ok(online::run_phase(ctx.root, ctx.cfg, &opts, name, sub)?)
+}
+
+/// The admin.conf to copy, as the closing message names it: the node path, or, after a dry
+/// run on the node itself, the copy in its directory (as kubeadm names its dry-run file).
+fn admin_conf_shown(ctx: &InitContext) -> String {
+    if ctx.root.base() == ctx.node.base() {
+        online::ADMIN_CONF.to_string()
+    } else {
+        ctx.root.path(online::ADMIN_CONF).display().to_string()
+    }
 }
 
 /// Which phases and sub-phases to skip, from `--skip-phases` and `skipPhases`.
@@ -561,6 +573,33 @@ mod tests {
             assert!(err.contains("<redacted>") && !err.contains(token), "{err}");
         }
         assert!(find_phase("certs", Some("all")).is_ok_and(|p| p.name == "certs"));
+    }
+
+    #[test]
+    fn the_closing_message_names_the_admin_conf_the_run_wrote() {
+        let cfg = config::defaults::init_configuration();
+        let (node, dry) = (
+            Root::new("/"),
+            Root::new("/etc/kubernetes/tmp/kubeboot-init-dryrun1"),
+        );
+        let host = preflight::RealHost::new(node.clone());
+        let shown = |root: &Root| {
+            admin_conf_shown(&InitContext {
+                root,
+                node: &node,
+                cfg: &cfg,
+                dry_run: true,
+                host: &host,
+                services: ServiceControl::Skip("test"),
+                certificate_key: None,
+                single_phase: false,
+            })
+        };
+        assert_eq!(shown(&node), "/etc/kubernetes/admin.conf");
+        assert_eq!(
+            shown(&dry),
+            "/etc/kubernetes/tmp/kubeboot-init-dryrun1/etc/kubernetes/admin.conf"
+        );
     }
 
     #[test]

@@ -143,6 +143,9 @@ pub struct OnlineContext<'a> {
     pub wait: WaitOptions,
     /// `*_proxy` variables handed to kube-proxy (kubeadm takes them from its environment).
     pub proxy_env: Vec<crate::config::model::EnvVar>,
+    /// The admin.conf the closing message tells the user to copy: the node path, or the file
+    /// in the directory of a dry run on the node itself.
+    pub admin_conf_shown: String,
 }
 
 impl<'a> OnlineContext<'a> {
@@ -169,6 +172,7 @@ impl<'a> OnlineContext<'a> {
             services: ServiceControl::Skip("no service control configured"),
             wait: WaitOptions::for_config(cfg),
             proxy_env: crate::manifests::proxy_env(),
+            admin_conf_shown: ADMIN_CONF.to_string(),
         }
     }
 
@@ -209,6 +213,8 @@ pub struct RunOptions<'a> {
     pub skip_token_print: bool,
     pub skip_certificate_key_print: bool,
     pub services: ServiceControl,
+    /// See [`OnlineContext::admin_conf_shown`].
+    pub admin_conf_shown: &'a str,
 }
 
 /// Runs one online phase (`sub`: one sub-phase, or `None` for all) the way `kubeboot init`
@@ -249,6 +255,7 @@ pub fn run_phase(
     ctx.skip_token_print = opts.skip_token_print;
     ctx.skip_certificate_key_print = opts.skip_certificate_key_print;
     ctx.services = opts.services;
+    ctx.admin_conf_shown = opts.admin_conf_shown.to_string();
     run(&ctx, sub)
 }
 

@@ -359,7 +359,7 @@ pub fn show_join_command(ctx: &OnlineContext, sub: Option<&str>) -> Result<()> {
             text,
             "{}",
             cluster::init_done_message(
-                ADMIN_CONF,
+                &ctx.admin_conf_shown,
                 has_endpoint,
                 ctx.upload_certs,
                 &control_plane,

@@ -593,6 +593,7 @@ fn run_phase_names_kubeadms_phases_and_needs_admin_conf_only_to_talk_to_the_api(
         skip_token_print: true,
         skip_certificate_key_print: true,
         services: ServiceControl::Skip("test"),
+        admin_conf_shown: ADMIN_CONF,
     };
     let e = run_phase(&root, &cfg, &opts, "addons", None).unwrap_err();
     assert!(e.to_string().contains("addon, show-join-command"), "{e}");
