@@ -12,8 +12,9 @@ use std::fs;
 use std::io;
 use std::path::PathBuf;
 
-/// Augments the linker's default script. crtbegin/crtend register the (now empty) frame list
-/// at startup, so their own marker sections stay.
+/// Augments the linker's default script (GNU ld, the musl target's default through `cc`, and
+/// lld understand `INSERT`; mold does not). crtbegin/crtend register the (now empty) frame
+/// list at startup, so their own marker sections stay.
 const DISCARD_UNWIND_TABLES: &str = "\
 SECTIONS {
   /DISCARD/ : {
