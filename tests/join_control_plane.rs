@@ -615,6 +615,7 @@ fn a_control_plane_join_waits_for_its_kubelet_marks_the_node_then_waits_for_its_
         [
             "discovery",
             "kubelet-config",
+            "control-plane-checks",
             "control-plane-prepare",
             "tls-bootstrap",
             "kubelet-start",

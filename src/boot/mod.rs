@@ -66,12 +66,6 @@ pub fn run_reported(root: &Root, opts: BootOptions) -> (Option<state::BootResult
         );
         return (None, Ok(()));
     }
-    // Read before this attempt overwrites it: where the last attempt failed.
-    let previous = if opts.dry_run {
-        None
-    } else {
-        state::read_result(root).ok().flatten()
-    };
     let mut recorder = if opts.dry_run {
         Recorder::dry_run(root)
     } else {
@@ -93,7 +87,7 @@ pub fn run_reported(root: &Root, opts: BootOptions) -> (Option<state::BootResult
             list(&done)
         );
     }
-    let resume = Resume::from_earlier(recorder.journal(), previous.as_ref());
+    let resume = Resume::from_earlier(recorder.journal());
     let mut observer = Journaled {
         recorder: &mut recorder,
         failed_phase: None,
@@ -135,24 +129,18 @@ struct Resume {
     /// started the components (manifests, etcd data, ports 6443, 2379, 10250, ...) that the
     /// checks would now refuse as someone else's.
     preflight_passed_on: Option<u32>,
-    /// A control-plane join got past its control-plane checks (the start of
-    /// `control-plane-prepare`), which its certificates, kubeconfigs and manifests would fail.
+    /// A control-plane join got past its control-plane checks, which its certificates,
+    /// kubeconfigs and manifests would now fail, even if it crashed right after them.
     control_plane_checks_passed: bool,
     /// `kubelet-start` completed: the kubelet may have registered this node as a Ready Node.
     kubelet_started: bool,
 }
 
 impl Resume {
-    fn from_earlier(journal: &state::Journal, previous: Option<&state::BootResult>) -> Resume {
-        let failed_after_checks_in = |phase: &str| {
-            previous
-                .and_then(|r| r.error.as_ref())
-                .is_some_and(|e| e.phase.as_deref() == Some(phase) && e.class != "preflight")
-        };
+    fn from_earlier(journal: &state::Journal) -> Resume {
         Resume {
             preflight_passed_on: journal.completed("preflight").map(|p| p.attempt),
-            control_plane_checks_passed: journal.is_completed("control-plane-prepare")
-                || failed_after_checks_in("control-plane-prepare"),
+            control_plane_checks_passed: journal.is_completed(join::CONTROL_PLANE_CHECKS),
             kubelet_started: journal.is_completed("kubelet-start"),
         }
     }
@@ -387,7 +375,7 @@ fn list(names: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{BootResult, ErrorReport, Journal, PhaseRecord, Status};
+    use crate::state::{Journal, PhaseRecord};
 
     fn journal(phases: &[(&str, u32)]) -> Journal {
         Journal {
@@ -404,31 +392,9 @@ mod tests {
         }
     }
 
-    fn failed_in(phase: &str, class: &str) -> BootResult {
-        BootResult {
-            status: Status::Error,
-            mode: Some("join-control-plane".into()),
-            mode_reason: None,
-            node_name: None,
-            datasource: None,
-            phases: Vec::new(),
-            error: Some(ErrorReport {
-                class: class.into(),
-                exit_code: 7,
-                message: "m".into(),
-                hint: "h".into(),
-                phase: Some(phase.into()),
-            }),
-            kubeboot_version: String::new(),
-            started_at: String::new(),
-            finished_at: None,
-            attempt: 2,
-        }
-    }
-
     #[test]
     fn a_first_attempt_skips_nothing() {
-        let resume = Resume::from_earlier(&Journal::default(), None);
+        let resume = Resume::from_earlier(&Journal::default());
         assert_eq!(resume.preflight_passed_on, None);
         assert!(!resume.control_plane_checks_passed && !resume.kubelet_started);
     }
@@ -439,24 +405,29 @@ mod tests {
             ("preflight", 1),
             ("discovery", 1),
             ("kubelet-config", 1),
+            (join::CONTROL_PLANE_CHECKS, 1),
             ("control-plane-prepare", 1),
             ("tls-bootstrap", 2),
             ("kubelet-start", 2),
         ]);
-        let resume = Resume::from_earlier(&done, Some(&failed_in("control-plane-join", "cluster")));
+        let resume = Resume::from_earlier(&done);
         assert_eq!(resume.preflight_passed_on, Some(1));
         assert!(resume.control_plane_checks_passed && resume.kubelet_started);
     }
 
     #[test]
-    fn control_plane_checks_are_skipped_only_once_they_passed() {
+    fn control_plane_checks_are_skipped_once_they_passed_whatever_came_after() {
         let before = journal(&[("preflight", 1), ("discovery", 1), ("kubelet-config", 1)]);
-        // check-etcd failed after the manifests were written: the checks had passed.
-        let etcd_down = failed_in("control-plane-prepare", "cluster");
-        assert!(Resume::from_earlier(&before, Some(&etcd_down)).control_plane_checks_passed);
-        // The checks themselves failed: they must run again.
-        let port_taken = failed_in("control-plane-prepare", "preflight");
-        assert!(!Resume::from_earlier(&before, Some(&port_taken)).control_plane_checks_passed);
-        assert!(!Resume::from_earlier(&before, None).control_plane_checks_passed);
+        // The checks failed, or never ran: they run again.
+        assert!(!Resume::from_earlier(&before).control_plane_checks_passed);
+        // They passed, and the attempt then failed or crashed inside control-plane-prepare
+        // (half its files written): they must not run on those files.
+        let passed = journal(&[
+            ("preflight", 1),
+            ("discovery", 1),
+            ("kubelet-config", 1),
+            (join::CONTROL_PLANE_CHECKS, 1),
+        ]);
+        assert!(Resume::from_earlier(&passed).control_plane_checks_passed);
     }
 }

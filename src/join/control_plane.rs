@@ -227,12 +227,40 @@ fn advertise_address(init: &InitConfiguration) -> Result<IpAddr, Error> {
 /// What [`prepare`] found and made.
 pub struct Prepared {
     pub init: InitConfiguration,
-    pub preflight_warnings: Vec<String>,
 }
 
-/// Everything between `kubelet-config` and `tls-bootstrap`: the control-plane preflight checks,
-/// `control-plane-prepare` (`download-certs` with `bootstrap`, the TLS bootstrap client;
-/// `certs`; `kubeconfig`; `control-plane`) and `check-etcd`, each unless skipped.
+/// kubeadm's pre-flight checks of a new control-plane instance (part of its `preflight`
+/// phase; here after discovery, since they need the cluster's configuration). Returns the
+/// warnings. Once they pass, this node's own files and components would fail them: `boot`
+/// journals them as a step of their own, so that a re-run after a crash anywhere later does
+/// not run them again.
+pub fn check(
+    root: &Root,
+    cfg: &JoinConfiguration,
+    control_plane: &JoinControlPlane,
+    remote: &RemoteConfig,
+    key: Option<&CertificateKey>,
+    opts: &JoinOptions,
+) -> crate::Result<Vec<String>> {
+    if skipped(&cfg.skip_phases, "preflight", None) {
+        log_skip("preflight");
+        return Ok(Vec::new());
+    }
+    let node_name = super::node_name(cfg, &opts.kubelet_host);
+    let init = init_configuration(cfg, control_plane, remote, &node_name);
+    // The configuration carries --ignore-preflight-errors merged with its own list.
+    Ok(preflight::run_join_control_plane_checks(
+        root,
+        opts.host.as_ref(),
+        &init,
+        key.is_some(),
+        &[],
+    )?)
+}
+
+/// Everything between the control-plane checks and `tls-bootstrap`: `control-plane-prepare`
+/// (`download-certs` with `bootstrap`, the TLS bootstrap client; `certs`; `kubeconfig`;
+/// `control-plane`) and `check-etcd`, each unless skipped.
 pub fn prepare(
     root: &Root,
     cfg: &JoinConfiguration,
@@ -245,19 +273,6 @@ pub fn prepare(
     let node_name = super::node_name(cfg, &opts.kubelet_host);
     let init = init_configuration(cfg, control_plane, remote, &node_name);
     let skip = &cfg.skip_phases;
-    let mut preflight_warnings = Vec::new();
-    if skipped(skip, "preflight", None) {
-        log_skip("preflight");
-    } else {
-        // The configuration carries --ignore-preflight-errors merged with its own list.
-        preflight_warnings = preflight::run_join_control_plane_checks(
-            root,
-            opts.host.as_ref(),
-            &init,
-            key.is_some(),
-            &[],
-        )?;
-    }
     let phase = "control-plane-prepare";
     let run = |sub: &str| {
         let skip_it = skipped(skip, phase, Some(sub));
@@ -290,10 +305,7 @@ pub fn prepare(
         Etcd::External(_) => log::info!("[check-etcd] Skipping etcd check in external mode"),
         Etcd::Local(_) => check_etcd(root, &init, &admin_client(root, opts)?, opts)?,
     }
-    Ok(Prepared {
-        init,
-        preflight_warnings,
-    })
+    Ok(Prepared { init })
 }
 
 /// Phase `etcd-join` (also skipped by `control-plane-join/etcd`): [`etcd_join`] with the

@@ -63,14 +63,19 @@ pub const PHASES: [&str; 5] = [
     "kubelet-start",
 ];
 
-/// The phases of a control-plane join, in order: [`PHASES`] with `control-plane-prepare` and
-/// `check-etcd` before `tls-bootstrap`, then kubeadm's `etcd-join`, `kubelet-wait-bootstrap`
-/// (a phase of its own only under `ControlPlaneKubeletLocalMode`; part of `kubelet-start`
-/// otherwise), `mark-control-plane` and `wait-control-plane`.
-pub const CONTROL_PLANE_PHASES: [&str; 11] = [
+/// The control-plane pre-flight checks, journaled apart from `control-plane-prepare` so that a
+/// re-run after they passed does not run them on this node's own files.
+pub const CONTROL_PLANE_CHECKS: &str = "control-plane-checks";
+
+/// The phases of a control-plane join, in order: [`PHASES`] with the control-plane checks,
+/// `control-plane-prepare` and `check-etcd` before `tls-bootstrap`, then kubeadm's `etcd-join`,
+/// `kubelet-wait-bootstrap` (a phase of its own only under `ControlPlaneKubeletLocalMode`; part
+/// of `kubelet-start` otherwise), `mark-control-plane` and `wait-control-plane`.
+pub const CONTROL_PLANE_PHASES: [&str; 12] = [
     "preflight",
     "discovery",
     "kubelet-config",
+    CONTROL_PLANE_CHECKS,
     "control-plane-prepare",
     "check-etcd",
     "tls-bootstrap",
@@ -292,6 +297,12 @@ pub fn run_observed(
     };
     let mut prepared = None;
     if let Some(cp) = &cfg.control_plane {
+        observer.phase(CONTROL_PLANE_CHECKS, &mut || {
+            let warnings =
+                control_plane::check(root, cfg, cp, &remote, certificate_key.as_ref(), opts)?;
+            outcome.preflight_warnings.extend(warnings);
+            Ok(())
+        })?;
         observer.phase("control-plane-prepare", &mut || {
             let bootstrap = bootstrap_client(&cluster, opts)?;
             let done = control_plane::prepare(
@@ -303,9 +314,6 @@ pub fn run_observed(
                 &bootstrap,
                 opts,
             )?;
-            outcome
-                .preflight_warnings
-                .extend(done.preflight_warnings.iter().cloned());
             prepared = Some(done);
             Ok(())
         })?;
