@@ -186,18 +186,29 @@ impl Root {
     }
 
     /// Copies the file or directory tree at `path`, except the subtree at `skip`, to the same
-    /// node paths under `dest`: each regular file atomically with its mode. A link to a file
-    /// is copied as the file; links to directories and special files (a FIFO would block the
-    /// read) are left out. Nothing to copy when `path` does not exist.
+    /// node paths under `dest`: each regular file atomically with its mode. `path` itself may
+    /// be a link (`/etc/kubernetes/pki` kept on another disk); inside the tree a link to a
+    /// file is copied as the file, while links to directories (which may loop) and special
+    /// files (a FIFO would block the read) are left out. Nothing to copy when `path` does not
+    /// exist.
     pub fn copy_to(&self, path: impl AsRef<Path>, dest: &Root, skip: &Path) -> Result<(), FsError> {
-        let path = path.as_ref();
+        self.copy_entry(path.as_ref(), dest, skip, true)
+    }
+
+    fn copy_entry(
+        &self,
+        path: &Path,
+        dest: &Root,
+        skip: &Path,
+        follow_dir_link: bool,
+    ) -> Result<(), FsError> {
         if path == skip {
             return Ok(());
         }
         let real = self.path(path);
         let meta = match fs::symlink_metadata(&real) {
             Ok(meta) if meta.file_type().is_symlink() => match fs::metadata(&real) {
-                Ok(target) if target.is_file() => target,
+                Ok(target) if target.is_file() || (follow_dir_link && target.is_dir()) => target,
                 _ => return Ok(()),
             },
             Ok(meta) => meta,
@@ -208,7 +219,7 @@ impl Root {
         if meta.is_dir() {
             dest.create_dir_all(path, mode)?;
             for name in self.list_dir(path)? {
-                self.copy_to(path.join(name), dest, skip)?;
+                self.copy_entry(&path.join(name), dest, skip, false)?;
             }
             Ok(())
         } else if meta.is_file() {
@@ -531,6 +542,11 @@ mod tests {
         for left_out in ["/pki/tmp", "/pki/loop", "/pki/fifo"] {
             assert!(!to.exists(left_out), "{left_out} was copied");
         }
+        // The tree itself may be a link.
+        from.symlink_atomic("pki", "/pki-link").unwrap();
+        from.copy_to("/pki-link", &to, Path::new("/pki/tmp"))
+            .unwrap();
+        assert_eq!(to.read("/pki-link/etcd/ca.crt").unwrap(), b"c");
         assert_eq!(to.read("/pki/ca.key").unwrap(), b"k");
         assert_eq!(to.read("/pki/etcd/ca.crt").unwrap(), b"c");
         let mode = |p: &str| fs::metadata(to.path(p)).unwrap().permissions().mode() & 0o777;

@@ -140,7 +140,9 @@ fn etcd_phase(ctx: &InitContext, _: &str, _: Option<&str>) -> Result<()> {
 }
 
 fn control_plane_phase(ctx: &InitContext, _: &str, sub: Option<&str>) -> Result<()> {
-    Ok(manifests::write_control_plane(ctx.root, ctx.cfg, sub)?)
+    Ok(manifests::write_control_plane(
+        ctx.node, ctx.root, ctx.cfg, sub,
+    )?)
 }
 
 fn kubelet_start_phase(ctx: &InitContext, _: &str, _: Option<&str>) -> Result<()> {

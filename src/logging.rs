@@ -1,5 +1,7 @@
 //! Logs go to stderr (the serial console); data (API objects in dry-run, join commands) to stdout.
 
+use std::borrow::Cow;
+
 /// Maps kubeadm's `-v N` scale onto log levels.
 pub fn init(verbosity: u8) {
     let level = match verbosity {
@@ -17,16 +19,45 @@ pub fn init(verbosity: u8) {
         .init();
 }
 
-/// A word from the command line as an error may show it: not when it is a bootstrap token or a
-/// certificate key typed in the wrong place (`join <endpoint> <token>`, `init phase <token>`),
-/// since errors reach the console and result.json.
-pub fn shown_word(word: &str) -> &str {
-    let token = crate::config::parse_bootstrap_token(word).is_ok();
-    let certificate_key = word.len() == 64 && word.bytes().all(|b| b.is_ascii_hexdigit());
-    if token || certificate_key {
-        "<redacted>"
+/// A word from the command line as an error may show it: with any bootstrap token or
+/// certificate key in it replaced by `<redacted>` (`join <endpoint> <token>`, `init phase
+/// <token>`, `host:<token>`), since errors reach the console and result.json.
+pub fn shown_word(word: &str) -> Cow<'_, str> {
+    // Tokens and keys are runs of ASCII letters, digits and dots.
+    let in_run = |c: char| c.is_ascii_alphanumeric() || c == '.';
+    let mut shown = String::with_capacity(word.len());
+    let mut redacted = false;
+    let mut push_run = |shown: &mut String, run: &str| {
+        let token = crate::config::parse_bootstrap_token(run).is_ok();
+        let certificate_key = run.len() == 64 && run.bytes().all(|b| b.is_ascii_hexdigit());
+        redacted |= token || certificate_key;
+        shown.push_str(if token || certificate_key {
+            "<redacted>"
+        } else {
+            run
+        });
+    };
+    let mut run_start = None;
+    for (i, c) in word.char_indices() {
+        match (in_run(c), run_start) {
+            (true, None) => run_start = Some(i),
+            (true, Some(_)) => {}
+            (false, start) => {
+                if let Some(start) = start {
+                    push_run(&mut shown, &word[start..i]);
+                }
+                run_start = None;
+                shown.push(c);
+            }
+        }
+    }
+    if let Some(start) = run_start {
+        push_run(&mut shown, &word[start..]);
+    }
+    if redacted {
+        Cow::Owned(shown)
     } else {
-        word
+        Cow::Borrowed(word)
     }
 }
 
@@ -54,7 +85,26 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, shown_word};
+
+    #[test]
+    fn words_holding_a_token_or_certificate_key_are_masked() {
+        let token = "abcdef.0123456789abcdef";
+        let key = "0f".repeat(32);
+        assert_eq!(shown_word(token), "<redacted>");
+        assert_eq!(shown_word(&key), "<redacted>");
+        assert_eq!(
+            shown_word(&format!("10.0.0.1:{token}")),
+            "10.0.0.1:<redacted>"
+        );
+        assert_eq!(
+            shown_word(&format!("--token={token}")),
+            "--token=<redacted>"
+        );
+        for plain in ["certs", "10.0.0.1:6443", "abcdef.0123", "", "été:1"] {
+            assert!(matches!(shown_word(plain), std::borrow::Cow::Borrowed(w) if w == plain));
+        }
+    }
 
     #[test]
     fn redact_url_drops_userinfo_query_and_fragment() {

@@ -112,7 +112,7 @@ fn no_proxy_entry_matches(entry: &str, target: &str, ip: Option<IpAddr>, port: &
         return true;
     }
     if let Ok(cidr) = entry.parse::<Cidr>() {
-        return ip.is_some_and(|ip| cidr.contains(ip));
+        return ip.is_some_and(|ip| ipv4_mapped_as_ipv4(&cidr).contains(ip));
     }
     let (host, entry_port) = match go_split_host_port(entry) {
         Some(("", _)) => return false,
@@ -130,6 +130,21 @@ fn no_proxy_entry_matches(entry: &str, target: &str, ip: Option<IpAddr>, port: &
     };
     let matches = target.ends_with(&suffix) || (or_itself && target == &suffix[1..]);
     matches && port_matches
+}
+
+/// An IPv6 range inside `::ffff:0:0/96` as the IPv4 range it maps, as Go's `IPNet.Contains`
+/// compares the two families (the target is already canonical: a mapped address is IPv4).
+fn ipv4_mapped_as_ipv4(cidr: &Cidr) -> Cidr {
+    match cidr.addr {
+        IpAddr::V6(v6) if cidr.prefix >= 96 => match v6.to_ipv4_mapped() {
+            Some(v4) => Cidr {
+                addr: IpAddr::V4(v4),
+                prefix: cidr.prefix - 96,
+            },
+            None => *cidr,
+        },
+        _ => *cidr,
+    }
 }
 
 /// Go's `net.SplitHostPort`: `host:port` or `[host]:port`; `None` for anything else (a bare
@@ -222,6 +237,8 @@ mod tests {
             "a mapped loopback is loopback"
         );
         assert!(!uses_proxy("::ffff:10.0.0.1", 443, "10.0.0.1"));
+        assert!(!uses_proxy("10.0.0.1", 443, "::ffff:10.0.0.0/104"));
+        assert!(uses_proxy("10.1.0.1", 443, "::ffff:10.0.0.0/112"));
     }
 
     fn env(vars: &[(&str, &str)]) -> ProxyEnv {

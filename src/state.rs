@@ -167,7 +167,7 @@ pub fn is_done(root: &Root) -> bool {
     root.exists(DONE_MARKER)
 }
 
-pub fn read_result(root: &Root) -> Result<Option<BootResult>, Error> {
+fn read_result(root: &Root) -> Result<Option<BootResult>, Error> {
     read_json(root, RESULT_FILE)
 }
 

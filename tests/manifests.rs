@@ -249,9 +249,9 @@ fn phase_writers_write_what_the_builders_build() {
     let root = Root::new(dir.path());
     let cfg = ecdsa_v1_34();
     manifests::write_local_etcd(&root, &cfg).unwrap();
-    manifests::write_control_plane(&root, &cfg, None).unwrap();
+    manifests::write_control_plane(&root, &root, &cfg, None).unwrap();
     let cp = LocalControlPlane::from_init(&cfg);
-    let host = ControlPlaneHost::detect(&root, &cfg.cluster);
+    let host = ControlPlaneHost::detect(&root, &root, &cfg.cluster);
     let version = &cfg.cluster.kubernetes_version;
     let expected = [
         (

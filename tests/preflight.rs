@@ -1011,8 +1011,10 @@ fn a_dry_run_on_the_node_checks_the_node_and_changes_none_of_its_files() {
     assert!(err.contains(check), "{err}");
     assert_eq!(node.read(manifest).unwrap(), b"running");
 
-    // On a fresh node, everything lands in the dry-run directory.
+    // On a fresh node, everything lands in the dry-run directory; what the manifests mount
+    // from the node is decided by the node.
     let (dir, node) = temp_root();
+    node.create_dir_all("/etc/ca-certificates", 0o755).unwrap();
     kubeboot::init::run_on(&node, dir.path(), cfg, &host, false, &mut Unobserved).unwrap();
     let runs = node.list_dir("/etc/kubernetes/tmp").unwrap();
     assert_eq!(runs.len(), 1, "{runs:?}");
@@ -1029,7 +1031,15 @@ fn a_dry_run_on_the_node_checks_the_node_and_changes_none_of_its_files() {
             "{file} not written in the dry-run directory"
         );
     }
+    let apiserver = String::from_utf8(dry.read(manifest).unwrap()).unwrap();
+    assert!(
+        apiserver.contains("path: /etc/ca-certificates"),
+        "{apiserver}"
+    );
     assert_eq!(node.list_dir("/").unwrap(), ["etc"]);
-    assert_eq!(node.list_dir("/etc").unwrap(), ["kubernetes"]);
+    assert_eq!(
+        node.list_dir("/etc").unwrap(),
+        ["ca-certificates", "kubernetes"]
+    );
     assert_eq!(node.list_dir("/etc/kubernetes").unwrap(), ["tmp"]);
 }

@@ -92,6 +92,7 @@ pub fn run_reported(root: &Root, opts: BootOptions) -> (Option<state::BootResult
         recorder: &mut recorder,
         failed_phase: None,
         preflight_passed_on: resume.preflight_passed_on,
+        control_plane_checks_passed: resume.control_plane_checks_passed,
     };
     let outcome = boot(root, &opts, started, &resume, &mut observer);
     let failed_phase = observer.failed_phase.take();
@@ -140,7 +141,10 @@ impl Resume {
     fn from_earlier(journal: &state::Journal) -> Resume {
         Resume {
             preflight_passed_on: journal.completed("preflight").map(|p| p.attempt),
-            control_plane_checks_passed: journal.is_completed(join::CONTROL_PLANE_CHECKS),
+            // A journal without the step (an attempt of an older kubeboot) that completed
+            // control-plane-prepare had passed them too.
+            control_plane_checks_passed: journal.is_completed(join::CONTROL_PLANE_CHECKS)
+                || journal.is_completed("control-plane-prepare"),
             kubelet_started: journal.is_completed("kubelet-start"),
         }
     }
@@ -206,15 +210,6 @@ fn boot(
         Mode::Join | Mode::JoinControlPlane => {
             let mut cfg = config::join_from_documents(&docs, &join_args(opts), &host)?;
             apply_deadlines(&mut cfg, &boot_cfg);
-            if resume.control_plane_checks_passed
-                && !cfg.skip_phases.iter().any(|p| p == "preflight")
-            {
-                log::info!(
-                    "[preflight] The control-plane pre-flight checks passed in an earlier attempt; \
-                     not running them again on the files and components it left"
-                );
-                cfg.skip_phases.push("preflight".into());
-            }
             observer
                 .recorder
                 .set_plan(&mode.to_string(), &reason, &cfg.node_registration.name)?;
@@ -278,6 +273,8 @@ struct Journaled<'r, 'a> {
     failed_phase: Option<String>,
     /// Skip `preflight`: it passed on this attempt (see [`Resume`]).
     preflight_passed_on: Option<u32>,
+    /// Skip a control-plane join's checks: they passed in an earlier attempt.
+    control_plane_checks_passed: bool,
 }
 
 impl PhaseObserver for Journaled<'_, '_> {
@@ -293,6 +290,13 @@ impl PhaseObserver for Journaled<'_, '_> {
             log::info!(
                 "[preflight] Pre-flight checks passed {on}; not running them again: the files \
                  and components written and started since would fail them"
+            );
+            return Ok(());
+        }
+        if name == join::CONTROL_PLANE_CHECKS && self.control_plane_checks_passed {
+            log::info!(
+                "[preflight] The control-plane pre-flight checks passed in an earlier attempt; \
+                 not running them again on the files and components it left"
             );
             return Ok(());
         }
@@ -390,6 +394,29 @@ mod tests {
                 .collect(),
             attempts: 2,
         }
+    }
+
+    #[test]
+    fn checks_that_passed_before_are_not_run_again_and_the_rest_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let mut recorder = Recorder::start(&root).unwrap();
+        let mut observer = Journaled {
+            recorder: &mut recorder,
+            failed_phase: None,
+            preflight_passed_on: None,
+            control_plane_checks_passed: true,
+        };
+        let mut ran = Vec::new();
+        for name in [join::CONTROL_PLANE_CHECKS, "control-plane-prepare"] {
+            observer
+                .phase(name, &mut || {
+                    ran.push(name);
+                    Ok(())
+                })
+                .unwrap();
+        }
+        assert_eq!(ran, ["control-plane-prepare"]);
     }
 
     #[test]

@@ -352,7 +352,11 @@ fn no_attached_value(p: &mut Parser, topic: Topic, typed: &str) -> Result<(), Cl
 fn invalid<T>(topic: Topic, flag: &Flag<T>, value: &str, why: &str) -> CliError {
     usage(
         topic,
-        format!("invalid value '{value}' for '{}': {why}", flag.with_value()),
+        format!(
+            "invalid value '{}' for '{}': {why}",
+            crate::logging::shown_word(value),
+            flag.with_value()
+        ),
     )
 }
 

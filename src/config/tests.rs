@@ -1476,6 +1476,8 @@ fn a_token_typed_as_an_endpoint_is_not_echoed() {
     let token = "abcdef.0123456789abcdef";
     let err = validation::split_host_port(token).unwrap_err();
     assert!(err.contains("<redacted>") && !err.contains(token), "{err}");
+    let err = validation::split_host_port(&format!("10.0.0.1:{token}")).unwrap_err();
+    assert!(!err.contains(token), "{err}");
     let err = validation::split_host_port("10.0.0.1").unwrap_err();
     assert!(err.contains("address 10.0.0.1: missing port"), "{err}");
 }

@@ -628,7 +628,8 @@ pub fn split_host_port(s: &str) -> Result<(String, u16), String> {
     match port.parse::<u16>() {
         Ok(p) if p > 0 => Ok((host.to_string(), p)),
         _ => Err(format!(
-            "address {shown}: port {port:?} must be a valid number between 1 and 65535"
+            "address {shown}: port {:?} must be a valid number between 1 and 65535",
+            crate::logging::shown_word(port)
         )),
     }
 }

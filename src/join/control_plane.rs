@@ -298,7 +298,7 @@ pub fn prepare(
         write_kubeconfigs(root, &init)?;
     }
     if run("control-plane") {
-        manifests::write_control_plane(root, &init, None)?;
+        manifests::write_control_plane(root, root, &init, None)?;
     }
     match init.cluster.etcd {
         _ if skipped(skip, "check-etcd", None) => log_skip("check-etcd"),

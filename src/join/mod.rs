@@ -19,7 +19,7 @@
 //! Until phase 5, nothing is written but the pending key of the CSR.
 //!
 //! A control-plane node (`--control-plane`, `controlPlane`) adds kubeadm's control-plane
-//! phases around these: see [`control_plane`] and [`CONTROL_PLANE_PHASES`].
+//! phases around these: see [`control_plane`].
 
 pub mod control_plane;
 mod dry_run;
@@ -66,25 +66,6 @@ pub const PHASES: [&str; 5] = [
 /// The control-plane pre-flight checks, journaled apart from `control-plane-prepare` so that a
 /// re-run after they passed does not run them on this node's own files.
 pub const CONTROL_PLANE_CHECKS: &str = "control-plane-checks";
-
-/// The phases of a control-plane join, in order: [`PHASES`] with the control-plane checks,
-/// `control-plane-prepare` and `check-etcd` before `tls-bootstrap`, then kubeadm's `etcd-join`,
-/// `kubelet-wait-bootstrap` (a phase of its own only under `ControlPlaneKubeletLocalMode`; part
-/// of `kubelet-start` otherwise), `mark-control-plane` and `wait-control-plane`.
-pub const CONTROL_PLANE_PHASES: [&str; 12] = [
-    "preflight",
-    "discovery",
-    "kubelet-config",
-    CONTROL_PLANE_CHECKS,
-    "control-plane-prepare",
-    "check-etcd",
-    "tls-bootstrap",
-    "kubelet-start",
-    "etcd-join",
-    "kubelet-wait-bootstrap",
-    "mark-control-plane",
-    "wait-control-plane",
-];
 
 /// kubeadm's join phase names, accepted by `--skip-phases`. For a worker, the control-plane
 /// phases do nothing; skipping `kubelet-start` skips everything after discovery, as in kubeadm

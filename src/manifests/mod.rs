@@ -104,12 +104,13 @@ pub struct ControlPlaneHost {
 }
 
 impl ControlPlaneHost {
-    /// Reads the facts from the node under `root` and from kubeboot's environment.
-    pub fn detect(root: &Root, cfg: &ClusterConfiguration) -> Self {
+    /// Reads the facts from the node under `node`, the PKI the phases write under `root` (the
+    /// same but in a dry run on the node itself) and kubeboot's environment.
+    pub fn detect(node: &Root, root: &Root, cfg: &ClusterConfiguration) -> Self {
         let ca_cert_dirs = CA_CERTS_EXTRA_PATHS
             .iter()
             // Followed like kubeadm's os.Stat: a dangling link mounts nothing useful.
-            .filter(|p| root.path(p).exists())
+            .filter(|p| node.path(p).exists())
             .map(|p| p.to_string())
             .collect();
         let pki = &cfg.certificates_dir;
@@ -131,6 +132,7 @@ pub fn manifest_path(component: &str) -> String {
 /// kube-scheduler manifests, or only the one named by `only` (a [`CONTROL_PLANE_PHASES`]
 /// entry; `all` or `None` for the three).
 pub fn write_control_plane(
+    node: &Root,
     root: &Root,
     cfg: &InitConfiguration,
     only: Option<&str>,
@@ -143,7 +145,7 @@ pub fn write_control_plane(
         Some(other) => return Err(Error::UnknownPhase(other.to_string())),
     };
     let cp = LocalControlPlane::from_init(cfg);
-    let host = ControlPlaneHost::detect(root, &cfg.cluster);
+    let host = ControlPlaneHost::detect(node, root, &cfg.cluster);
     log::info!("[control-plane] Using manifest folder {MANIFESTS_DIR:?}");
     for &component in components {
         log::info!("[control-plane] Creating static Pod manifest for {component:?}");
@@ -247,12 +249,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path());
         let cfg = init_config();
-        write_control_plane(&root, &cfg, Some("scheduler")).unwrap();
+        write_control_plane(&root, &root, &cfg, Some("scheduler")).unwrap();
         assert_eq!(
             root.list_dir(MANIFESTS_DIR).unwrap(),
             ["kube-scheduler.yaml"]
         );
-        write_control_plane(&root, &cfg, None).unwrap();
+        write_control_plane(&root, &root, &cfg, None).unwrap();
         assert_eq!(
             root.list_dir(MANIFESTS_DIR).unwrap(),
             [
@@ -266,7 +268,7 @@ mod tests {
             0o600
         );
         assert_eq!(mode(&root, MANIFESTS_DIR), 0o700);
-        let err = write_control_plane(&root, &cfg, Some("etcd")).unwrap_err();
+        let err = write_control_plane(&root, &root, &cfg, Some("etcd")).unwrap_err();
         assert!(matches!(err, Error::UnknownPhase(_)));
     }
 
@@ -300,11 +302,11 @@ mod tests {
             .unwrap();
         root.write_atomic("/etc/kubernetes/pki/ca.crt", b"cert", fs::mode::PUBLIC)
             .unwrap();
-        let host = ControlPlaneHost::detect(&root, &cfg.cluster);
+        let host = ControlPlaneHost::detect(&root, &root, &cfg.cluster);
         assert_eq!(host.ca_cert_dirs, ["/etc/ca-certificates"]);
         assert!(host.external_ca);
         root.write_atomic("/etc/kubernetes/pki/ca.key", b"key", fs::mode::PRIVATE)
             .unwrap();
-        assert!(!ControlPlaneHost::detect(&root, &cfg.cluster).external_ca);
+        assert!(!ControlPlaneHost::detect(&root, &root, &cfg.cluster).external_ca);
     }
 }
