@@ -92,6 +92,9 @@ pub struct DiscoveryOptions {
     pub request_timeout: Duration,
     /// The system trust store on the node, for https discovery files.
     pub system_ca_bundle: PathBuf,
+    /// `HTTPS_PROXY`/`NO_PROXY`, which discovery and the TLS bootstrap honour as client-go
+    /// does: this process's environment by default.
+    pub proxy: crate::proxy::ProxyEnv,
 }
 
 impl Default for DiscoveryOptions {
@@ -111,6 +114,7 @@ impl Default for DiscoveryOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             system_ca_bundle: PathBuf::from(SYSTEM_CA_BUNDLE),
+            proxy: crate::proxy::ProxyEnv::from_process(),
         }
     }
 }
@@ -312,7 +316,7 @@ impl<'a> Session<'a> {
             },
             connect_timeout: self.opts.connect_timeout.min(remaining),
             request_timeout: self.opts.request_timeout.min(remaining),
-            proxy: crate::proxy::ProxyEnv::from_process(),
+            proxy: self.opts.proxy.clone(),
             ..ClientOptions::new(trust, auth)
         };
         Client::new(server, options)

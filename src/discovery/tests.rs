@@ -7,8 +7,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::*;
-use crate::api::testserver::{TestCa, TestRequest, TestResponse, TestServer};
+use crate::api::testserver::{ConnectProxy, TestCa, TestRequest, TestResponse, TestServer};
 use crate::config::model::{BootstrapTokenDiscovery, BootstrapTokenString};
+use crate::proxy::ProxyEnv;
 use crate::retry::FakeClock;
 
 const TOKEN_ID: &str = "abcdef";
@@ -721,4 +722,33 @@ fn a_missing_discovery_file_names_its_path() {
         "{err}"
     );
     assert_eq!(err.exit_code(), ExitCode::Filesystem);
+}
+
+#[test]
+fn discovery_goes_through_the_https_proxy_of_the_environment() {
+    let ca = TestCa::new("kubernetes");
+    let response = cluster_info(&kubeconfig(&ca.cert_pem, CLUSTER_SERVER), true);
+    let identity = ca.issue_for("kube-apiserver", &["kubernetes.test"]);
+    let server = TestServer::start(&identity, None, move |_| response.clone());
+    // The proxy reaches the test server whatever name it is asked for: the node never
+    // resolves `kubernetes.test` itself.
+    let proxy = ConnectProxy::start(server.endpoint().parse().unwrap());
+    let endpoint = format!("kubernetes.test:{}", server.port());
+    let cfg = token_discovery(&endpoint, &[pin::hash(&ca.cert_der).unwrap()]);
+    let clock = FakeClock::new();
+    let opts = DiscoveryOptions {
+        proxy: ProxyEnv::from_lookup(|name| (name == "HTTPS_PROXY").then(|| proxy.url())),
+        ..options(&clock)
+    };
+    assert!(
+        opts.proxy
+            .https_proxy_for("kubernetes.test", server.port())
+            .is_some()
+    );
+    let info = discover(&Root::new("/nonexistent"), &cfg, &opts).unwrap();
+    assert_eq!(info.server, CLUSTER_SERVER);
+    assert_eq!(server.requests().len(), 2, "both fetches arrived");
+    let connects = proxy.connects();
+    assert!(!connects.is_empty(), "discovery bypassed the proxy");
+    assert!(connects.iter().all(|c| *c == endpoint), "{connects:?}");
 }

@@ -544,7 +544,7 @@ fn bootstrap_client(cluster: &ClusterInfo, opts: &JoinOptions) -> Result<Client>
         retry: opts.api_retry.clone(),
         connect_timeout: opts.connect_timeout,
         request_timeout: opts.request_timeout,
-        proxy: crate::proxy::ProxyEnv::from_process(),
+        proxy: opts.discovery.proxy.clone(),
         ..ClientOptions::new(trust, auth)
     };
     Ok(Client::new(&cluster.server, options)?)
