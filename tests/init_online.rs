@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -24,9 +24,8 @@ use kubeboot::config::version::KubeVersion;
 use kubeboot::discovery::{self, DiscoveryOptions, jws};
 use kubeboot::fs::Root;
 use kubeboot::online::{self, OnlineContext, Target};
-use kubeboot::retry::Clock;
 use serde_json::{Value, json};
-use support::{CLUSTER_INFO_PATH, Fault, TestApiServer};
+use support::{CLUSTER_INFO_PATH, Fault, TestApiServer, VirtualClock};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -53,33 +52,6 @@ fn config() -> InitConfiguration {
     cfg.node_registration.name = NODE.into();
     cfg.local_api_endpoint.advertise_address = Some("127.0.0.1".parse().unwrap());
     cfg
-}
-
-/// A time that only moves when slept: waits cost nothing and stay bounded.
-struct VirtualClock {
-    start: Instant,
-    elapsed: Mutex<Duration>,
-}
-
-impl VirtualClock {
-    fn new() -> Arc<VirtualClock> {
-        Arc::new(VirtualClock {
-            start: Instant::now(),
-            elapsed: Mutex::new(Duration::ZERO),
-        })
-    }
-    fn elapsed(&self) -> Duration {
-        *self.elapsed.lock().unwrap()
-    }
-}
-
-impl Clock for VirtualClock {
-    fn now(&self) -> Instant {
-        self.start + self.elapsed()
-    }
-    fn sleep(&self, d: Duration) {
-        *self.elapsed.lock().unwrap() += d;
-    }
 }
 
 /// A fresh control plane (only the API server's own bootstrap policy), and this node's root

@@ -10,8 +10,8 @@ mod support;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -21,6 +21,7 @@ use serde_json::json;
 use support::kubelet::{BOOTSTRAP_KUBELET_CONF, FakeKubelet, KubeletLog};
 use support::{
     CLUSTER_INFO_PATH, CSR_PATH, CsrIssue, CsrPolicy, Fault, Forgery, TestApiServer, TokenOpts,
+    VirtualClock,
 };
 
 use kubeboot::api::{Auth, Client, ClientIdentity, ClientOptions, RetryPolicy, Trust};
@@ -53,27 +54,6 @@ fn assert_no_secret_logged() {
 }
 
 // ---- a virtual clock: polls and backoffs advance it instead of sleeping ----------------
-
-struct FakeClock {
-    start: Instant,
-    elapsed: Mutex<Duration>,
-}
-
-impl Clock for FakeClock {
-    fn now(&self) -> Instant {
-        self.start + *self.elapsed.lock().unwrap()
-    }
-    fn sleep(&self, duration: Duration) {
-        *self.elapsed.lock().unwrap() += duration;
-    }
-}
-
-fn fake_clock() -> Arc<FakeClock> {
-    Arc::new(FakeClock {
-        start: Instant::now(),
-        elapsed: Mutex::new(Duration::ZERO),
-    })
-}
 
 // ---- setup --------------------------------------------------------------------------------
 
@@ -110,7 +90,7 @@ fn join_config(srv: &TestApiServer) -> JoinConfiguration {
 /// A sandboxed join: no services, a virtual clock for every wait, real (short) network
 /// timeouts, a 20 s discovery deadline and a 30 s TLS bootstrap deadline (virtual).
 fn options() -> JoinOptions {
-    let clock: Arc<dyn Clock> = fake_clock();
+    let clock: Arc<dyn Clock> = VirtualClock::new();
     let mut opts = JoinOptions::new(
         &Root::new("/nonexistent"),
         false,
@@ -486,7 +466,7 @@ fn a_kubelet_that_never_bootstraps_fails_after_the_timeout_and_leaves_no_token_o
     let srv = server();
     let sb = sandbox();
     let (kubelet, seen) = fake_kubelet(&sb.root, &srv, false);
-    let clock = fake_clock();
+    let clock = VirtualClock::new();
     let mut opts = options_with_kubelet(kubelet);
     opts.api_retry = RetryPolicy::immediate(3).with_clock(clock.clone());
 
@@ -503,7 +483,7 @@ fn a_kubelet_that_never_bootstraps_fails_after_the_timeout_and_leaves_no_token_o
         assert!(text.contains(expected), "{expected:?} missing: {text}");
     }
     // Waited (in virtual time) exactly the TLS bootstrap timeout, the kubelet being healthy.
-    assert_eq!(*clock.elapsed.lock().unwrap(), Duration::from_secs(30));
+    assert_eq!(clock.elapsed(), Duration::from_secs(30));
     assert!(seen.bootstrap_conf.lock().unwrap().is_some());
     assert!(!sb.root.exists(BOOTSTRAP_KUBELET_CONF));
     assert_no_secret(&text);
@@ -515,7 +495,7 @@ fn a_kubelet_that_never_answers_fails_naming_its_health_endpoint() {
     let srv = server();
     let sb = sandbox();
     let (kubelet, _) = fake_kubelet(&sb.root, &srv, true);
-    let clock = fake_clock();
+    let clock = VirtualClock::new();
     let mut opts = options_with_kubelet(kubelet);
     opts.api_retry = RetryPolicy::immediate(3).with_clock(clock.clone());
     let closed = TcpListener::bind("127.0.0.1:0")
@@ -538,7 +518,7 @@ fn a_kubelet_that_never_answers_fails_naming_its_health_endpoint() {
         "{text}"
     );
     assert!(text.contains("'systemctl status kubelet'"), "{text}");
-    assert_eq!(*clock.elapsed.lock().unwrap(), Duration::from_secs(40));
+    assert_eq!(clock.elapsed(), Duration::from_secs(40));
     assert!(!sb.root.exists(BOOTSTRAP_KUBELET_CONF));
     assert_no_secret_logged();
 }

@@ -11,14 +11,14 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::{Value, json};
 use support::kubelet::{BOOTSTRAP_KUBELET_CONF, FakeKubelet, KubeletLog};
-use support::{CSR_PATH, TestApiServer, TokenOpts};
+use support::{CSR_PATH, TestApiServer, TokenOpts, VirtualClock};
 use support_etcd::{CertPair, Etcd, MemberCerts, Ports};
 
 use kubeboot::api::{Auth, Client, ClientIdentity, ClientOptions, RetryPolicy, Trust};
@@ -33,7 +33,6 @@ use kubeboot::etcd::{self, EtcdClient, Member};
 use kubeboot::fs::Root;
 use kubeboot::join::{self, JoinOptions, RemoteConfig, control_plane};
 use kubeboot::kubelet::KubeletHost;
-use kubeboot::retry::Clock;
 use kubeboot::service::ServiceControl;
 use kubeboot::state::PhaseObserver;
 use kubeboot::{Error, ExitCode, pki};
@@ -486,21 +485,6 @@ fn a_control_plane_join_prepares_the_node_and_points_its_kubelet_at_its_own_api_
 
 // ---- a running kubelet and control plane -----------------------------------------------------
 
-/// A virtual clock: waits advance it without sleeping.
-struct VirtualClock {
-    start: Instant,
-    elapsed: Mutex<Duration>,
-}
-
-impl Clock for VirtualClock {
-    fn now(&self) -> Instant {
-        self.start + *self.elapsed.lock().unwrap()
-    }
-    fn sleep(&self, duration: Duration) {
-        *self.elapsed.lock().unwrap() += duration;
-    }
-}
-
 /// Records the phases a join runs, as `boot` journals them.
 struct Phases(Vec<String>);
 
@@ -593,10 +577,7 @@ fn a_control_plane_join_waits_for_its_kubelet_marks_the_node_then_waits_for_its_
     let c = cluster();
     let dir = tempfile::tempdir().unwrap();
     let root = Root::new(dir.path().join(JOINER));
-    let clock = Arc::new(VirtualClock {
-        start: Instant::now(),
-        elapsed: Mutex::new(Duration::ZERO),
-    });
+    let clock = VirtualClock::new();
     let port = c.srv.addr().port();
     let (outcome, phases, kubelet) = join_with_a_running_control_plane(&c, &root, port, clock);
     let outcome = outcome.unwrap();
@@ -660,10 +641,7 @@ fn a_control_plane_that_does_not_start_fails_the_join_within_its_timeout() {
     let c = cluster();
     let dir = tempfile::tempdir().unwrap();
     let root = Root::new(dir.path().join(JOINER));
-    let clock = Arc::new(VirtualClock {
-        start: Instant::now(),
-        elapsed: Mutex::new(Duration::ZERO),
-    });
+    let clock = VirtualClock::new();
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -690,7 +668,7 @@ fn a_control_plane_that_does_not_start_fails_the_join_within_its_timeout() {
         phases.last().map(String::as_str),
         Some("wait-control-plane")
     );
-    assert_eq!(*clock.elapsed.lock().unwrap(), Duration::from_secs(20));
+    assert_eq!(clock.elapsed(), Duration::from_secs(20));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod apiserver;
+pub mod clock;
 pub mod kubelet;
 pub mod logs;
 
@@ -10,3 +11,4 @@ pub use apiserver::{
     CLUSTER_INFO_PATH, CSR_PATH, ClientIdentity, CsrIssue, CsrPolicy, Fault, FaultRule, Forgery,
     RequestRecord, Signing, TestApiServer, TokenOpts,
 };
+pub use clock::VirtualClock;
