@@ -148,6 +148,14 @@ impl Root {
         Some(resolved)
     }
 
+    /// The permission bits of a node file or directory (links followed).
+    pub fn mode(&self, path: impl AsRef<Path>) -> Result<u32, FsError> {
+        let path = path.as_ref();
+        fs::metadata(self.path(path))
+            .map(|m| m.permissions().mode() & 0o7777)
+            .map_err(|e| self.err("read the mode of", path, e))
+    }
+
     /// Creates a directory and its parents; the last component gets `mode` (parents 0755).
     /// Each new directory's entry is fsynced, so a power loss cannot lose it.
     pub fn create_dir_all(&self, path: impl AsRef<Path>, mode: u32) -> Result<(), FsError> {
@@ -517,8 +525,7 @@ mod tests {
             a.display()
         );
         assert_eq!(root.list_dir(&a).unwrap(), Vec::<String>::new());
-        let mode = fs::metadata(root.path(&a)).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o700);
+        assert_eq!(root.mode(&a).unwrap(), 0o700);
     }
 
     #[test]
@@ -549,9 +556,8 @@ mod tests {
         assert_eq!(to.read("/pki-link/etcd/ca.crt").unwrap(), b"c");
         assert_eq!(to.read("/pki/ca.key").unwrap(), b"k");
         assert_eq!(to.read("/pki/etcd/ca.crt").unwrap(), b"c");
-        let mode = |p: &str| fs::metadata(to.path(p)).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode("/pki/ca.key"), 0o600);
-        assert_eq!(mode("/pki/etcd/ca.crt"), 0o644);
+        assert_eq!(to.mode("/pki/ca.key").unwrap(), 0o600);
+        assert_eq!(to.mode("/pki/etcd/ca.crt").unwrap(), 0o644);
         assert!(!to.exists("/absent"));
     }
 

@@ -506,7 +506,6 @@ mod tests {
 
     #[test]
     fn a_dry_run_on_the_node_itself_writes_under_a_fresh_directory_holding_the_nodes_pki() {
-        use std::os::unix::fs::PermissionsExt;
         let node = tempfile::tempdir().unwrap();
         let root = Root::new(node.path());
         root.write_atomic("/etc/kubernetes/pki/ca.crt", b"cert", 0o644)
@@ -526,14 +525,9 @@ mod tests {
         );
         let name = dir.file_name().unwrap().to_string_lossy();
         assert!(name.starts_with("kubeboot-init-dryrun"), "{name}");
-        let dir_mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
-        assert_eq!(dir_mode, 0o700);
+        assert_eq!(Root::new(dir).mode("/").unwrap(), 0o700);
         assert_eq!(dry.read("/etc/kubernetes/pki/ca.key").unwrap(), b"key");
-        let key_mode = std::fs::metadata(dry.path("/etc/kubernetes/pki/ca.key"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(key_mode & 0o777, 0o600);
+        assert_eq!(dry.mode("/etc/kubernetes/pki/ca.key").unwrap(), 0o600);
         assert_eq!(dry.read("/etc/kubernetes/pki/ca.crt").unwrap(), b"cert");
         assert!(
             !dry.exists("/etc/etcd/client.key"),

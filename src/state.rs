@@ -548,24 +548,16 @@ mod tests {
         assert!(!again.journal().is_completed("discovery"));
     }
 
-    fn mode_of(root: &Root, path: &str) -> u32 {
-        std::fs::metadata(root.path(path))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777
-    }
-
     #[test]
     fn state_files_are_private_and_an_existing_state_dir_is_tightened() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path());
         root.create_dir_all(STATE_DIR, mode::DIR).unwrap();
-        assert_eq!(mode_of(&root, STATE_DIR), 0o755);
+        assert_eq!(root.mode(STATE_DIR).unwrap(), 0o755);
         Recorder::start(&root).unwrap().succeed().unwrap();
-        assert_eq!(mode_of(&root, STATE_DIR), 0o700);
+        assert_eq!(root.mode(STATE_DIR).unwrap(), 0o700);
         for file in [RESULT_FILE, JOURNAL_FILE, DONE_MARKER] {
-            assert_eq!(mode_of(&root, file), 0o600, "{file}");
+            assert_eq!(root.mode(file).unwrap(), 0o600, "{file}");
         }
     }
 

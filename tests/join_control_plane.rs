@@ -256,14 +256,6 @@ fn tree(root: &Root) -> Vec<String> {
     out
 }
 
-fn mode(root: &Root, path: &str) -> u32 {
-    std::fs::metadata(root.path(path))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777
-}
-
 /// Runs download-certs that must fail; nothing may be written and no secret shown.
 fn expect_download_failure(c: &Cluster, key_hex: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -451,7 +443,7 @@ fn a_control_plane_join_prepares_the_node_and_points_its_kubelet_at_its_own_api_
         ("/etc/kubernetes/manifests/kube-scheduler.yaml", 0o600),
         ("/etc/kubernetes/kubelet.conf", 0o600),
     ] {
-        assert_eq!(mode(&root, path), file_mode, "{path}");
+        assert_eq!(root.mode(path).unwrap(), file_mode, "{path}");
     }
     // kubeadm's join writes neither super-admin.conf nor (before etcd-join) the etcd manifest.
     for absent in [
@@ -875,7 +867,7 @@ fn the_new_etcd_member_joins_as_a_learner_is_promoted_and_a_rerun_changes_nothin
     assert_eq!(entries(&flag(&flags, "initial-cluster")), both);
     assert_eq!(flag(&flags, "initial-cluster-state"), "existing");
     assert_eq!(flag(&flags, "name"), JOINER);
-    assert_eq!(mode(&root, "/var/lib/etcd"), 0o700);
+    assert_eq!(root.mode("/var/lib/etcd").unwrap(), 0o700);
     let members = watcher().list_members().unwrap();
     let voting: BTreeSet<_> = members
         .iter()

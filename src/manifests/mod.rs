@@ -234,15 +234,6 @@ pub(crate) mod testutil {
 mod tests {
     use super::*;
     use crate::manifests::testutil::init_config;
-    use std::os::unix::fs::PermissionsExt;
-
-    fn mode(root: &Root, path: &str) -> u32 {
-        std::fs::metadata(root.path(path))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777
-    }
 
     #[test]
     fn control_plane_phase_writes_private_manifests_and_honours_only() {
@@ -264,10 +255,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            mode(&root, "/etc/kubernetes/manifests/kube-apiserver.yaml"),
+            root.mode("/etc/kubernetes/manifests/kube-apiserver.yaml")
+                .unwrap(),
             0o600
         );
-        assert_eq!(mode(&root, MANIFESTS_DIR), 0o700);
+        assert_eq!(root.mode(MANIFESTS_DIR).unwrap(), 0o700);
         let err = write_control_plane(&root, &root, &cfg, Some("etcd")).unwrap_err();
         assert!(matches!(err, Error::UnknownPhase(_)));
     }
@@ -278,8 +270,11 @@ mod tests {
         let root = Root::new(dir.path());
         let mut cfg = init_config();
         write_local_etcd(&root, &cfg).unwrap();
-        assert_eq!(mode(&root, "/var/lib/etcd"), 0o700);
-        assert_eq!(mode(&root, "/etc/kubernetes/manifests/etcd.yaml"), 0o600);
+        assert_eq!(root.mode("/var/lib/etcd").unwrap(), 0o700);
+        assert_eq!(
+            root.mode("/etc/kubernetes/manifests/etcd.yaml").unwrap(),
+            0o600
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path());

@@ -143,7 +143,6 @@ fn corrupt() -> Error {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
 
     use super::*;
     use crate::ExitCode;
@@ -158,22 +157,14 @@ mod tests {
         cfg.bootstrap_tokens[0].token.as_ref().unwrap().full()
     }
 
-    fn mode_of(root: &Root, path: &str) -> u32 {
-        std::fs::metadata(root.path(path))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777
-    }
-
     #[test]
     fn a_recorded_token_and_key_are_reused_by_the_next_run_until_discarded() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path());
         let mut first = unconfigured();
         let key = prepare_secrets(&root, &mut first, true, Generated::Record).unwrap();
-        assert_eq!(mode_of(&root, GENERATED_SECRETS_FILE), 0o600);
-        assert_eq!(mode_of(&root, STATE_DIR), 0o700);
+        assert_eq!(root.mode(GENERATED_SECRETS_FILE).unwrap(), 0o600);
+        assert_eq!(root.mode(STATE_DIR).unwrap(), 0o700);
         let recorded = root.read(GENERATED_SECRETS_FILE).unwrap();
 
         let mut again = unconfigured();
