@@ -347,15 +347,6 @@ const NODE_ROOT: &str = "/";
 /// Where kubeadm keeps its temporary directories; dry runs on the node itself write under it.
 const NODE_TMP_DIR: &str = "/etc/kubernetes/tmp";
 
-/// The kubeconfigs init reuses when they exist (and needs, in external-CA mode).
-const KUBECONFIGS: [&str; 5] = [
-    "/etc/kubernetes/admin.conf",
-    "/etc/kubernetes/super-admin.conf",
-    "/etc/kubernetes/kubelet.conf",
-    "/etc/kubernetes/controller-manager.conf",
-    "/etc/kubernetes/scheduler.conf",
-];
-
 /// Where an init writes. A real run, or a dry run in a sandbox (`--root DIR`), writes under
 /// `node` as it is. A dry run on the node itself (`node` is `node_root`: `/` outside tests)
 /// writes under a fresh `/etc/kubernetes/tmp/kubeboot-init-dryrun<random>` (0700) instead, as
@@ -374,8 +365,12 @@ pub fn dry_run_root(node: &Root, node_root: &Path, cfg: &InitConfiguration) -> R
     // A certificatesDir above /etc/kubernetes/tmp must not copy the dry runs into themselves.
     let skip = Path::new(NODE_TMP_DIR);
     node.copy_to(&cfg.cluster.certificates_dir, &dry, skip)?;
-    for kubeconfig in KUBECONFIGS {
-        node.copy_to(kubeconfig, &dry, skip)?;
+    // The kubeconfigs init reuses when they exist (and needs, in external-CA mode).
+    let kubeconfig_dir = Path::new(kubeconfig::KUBERNETES_DIR);
+    for name in node.list_dir(kubeconfig_dir)? {
+        if name.ends_with(".conf") {
+            node.copy_to(kubeconfig_dir.join(name), &dry, skip)?;
+        }
     }
     if let Etcd::External(ext) = &cfg.cluster.etcd {
         for file in [&ext.ca_file, &ext.cert_file, &ext.key_file] {
@@ -514,6 +509,8 @@ mod tests {
             .unwrap();
         root.write_atomic("/etc/etcd/client.key", b"etcd key", 0o600)
             .unwrap();
+        root.write_atomic("/etc/kubernetes/admin.conf", b"admin", 0o600)
+            .unwrap();
         let mut cfg = config::defaults::init_configuration();
         cfg.dry_run = true;
 
@@ -529,6 +526,7 @@ mod tests {
         assert_eq!(dry.read("/etc/kubernetes/pki/ca.key").unwrap(), b"key");
         assert_eq!(dry.mode("/etc/kubernetes/pki/ca.key").unwrap(), 0o600);
         assert_eq!(dry.read("/etc/kubernetes/pki/ca.crt").unwrap(), b"cert");
+        assert_eq!(dry.read("/etc/kubernetes/admin.conf").unwrap(), b"admin");
         assert!(
             !dry.exists("/etc/etcd/client.key"),
             "local etcd: nothing else copied"
